@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Entry point on a fresh machine: installs the Node dependencies and builds the TypeScript when
+# needed, then runs the CLI (dist/pipeline/cli/main.js). `./cdc test` runs the whole test suite,
+# starting the native stack first.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "error MISSING_BINARY: node and npm are needed (Node 20 or newer)" >&2
+  echo "  fix: apt-get install -y nodejs npm" >&2
+  exit 1
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# Rebuild when any TypeScript source is newer than the build stamp.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find connectors schemas projections pipeline tsconfig.json tsconfig.build.json -newer "$stamp" -print -quit)" ]; then
+  npx tsc -p tsconfig.build.json >&2
+  touch "$stamp"
+fi
+
+if [ "${1:-}" = "test" ]; then
+  shift
+  # Jest's ESM support still sits behind this flag on Node 20.
+  exec node --experimental-vm-modules node_modules/jest/bin/jest.js --ci "$@"
+fi
+exec node dist/pipeline/cli/main.js "$@"

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSettings, PROJECT_ROOT } from '../pipeline/config.js';
+import { createKafka } from '../pipeline/kafka/client.js';
+import { ensureTopics, type TopicSpec } from '../pipeline/kafka/topics.js';
+import { PipelineError } from '../pipeline/errors.js';
+import type { Logger } from '../pipeline/logger.js';
+import { ConnectorFileSchema, type ConnectorFile } from './config-schema.js';
+import { ConnectClient, type ConnectorStatus } from './connect-client.js';
+
+export const DEFAULT_CONNECTOR_FILES = [join(PROJECT_ROOT, 'connectors', 'shop-postgres-source.json')];
+
+export function parseConnectorFile(text: string, origin: string): ConnectorFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new PipelineError('CONNECTOR_CONFIG_INVALID', `${origin} is not valid JSON`, { cause });
+  }
+  const parsed = ConnectorFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+    throw new PipelineError('CONNECTOR_CONFIG_INVALID', `${origin} failed validation:\n${issues}`, {
+      hint: 'correct the keys named above (connectors/config-schema.ts lists what is allowed)',
+    });
+  }
+  return parsed.data;
+}
+
+export function loadConnectorFile(path: string): ConnectorFile {
+  return parseConnectorFile(readFileSync(path, 'utf8'), path);
+}
+
+/** topic.creation.default.<x> keys that are topic-level configs, passed on as <x>. */
+const TOPIC_CONFIG_KEYS = ['cleanup.policy', 'delete.retention.ms', 'retention.ms', 'compression.type'];
+
+/**
+ * The topics a connector writes row changes to, with the settings its topic.creation keys ask for.
+ * Debezium creates a table's topic only at the table's first event; creating them up front lets
+ * consumers subscribe to an empty table's topic. Regex entries in table.include.list are skipped.
+ */
+export function connectorTopics(file: ConnectorFile): TopicSpec[] {
+  const c = file.config;
+  const prefix = c['topic.prefix'];
+  const tables = (c['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter((t) => /^[\w]+\.[\w]+$/.test(t));
+  if (prefix === undefined) return [];
+  const partitions = c['topic.creation.default.partitions'];
+  const configEntries = TOPIC_CONFIG_KEYS.flatMap((k) => {
+    const value = c[`topic.creation.default.${k}`];
+    return value === undefined ? [] : [{ name: k, value }];
+  });
+  return tables.map((t) => ({ topic: `${prefix}.${t}`, ...(partitions === undefined ? {} : { numPartitions: Number(partitions) }), configEntries }));
+}
+
+/** Creates the connector's topics, then applies it: what `cdc connectors apply` does. */
+export async function applyConnectorWithTopics(file: ConnectorFile, log: Logger): Promise<ConnectorStatus> {
+  const settings = loadSettings();
+  const admin = createKafka(settings.kafkaBrokers, 'cdc-connectors', log).admin();
+  await admin.connect();
+  try {
+    const created = await ensureTopics(admin, connectorTopics(file));
+    if (created.length > 0) log.info({ created }, 'created source topics');
+  } finally {
+    await admin.disconnect();
+  }
+  return applyConnector(new ConnectClient(settings.connectUrl), file, log);
+}
+
+/**
+ * Creates or updates a connector idempotently: our schema first, then Connect's validate endpoint,
+ * then PUT (which creates or replaces), then waits for the connector and all tasks to run.
+ */
+export async function applyConnector(client: ConnectClient, file: ConnectorFile, log: Logger, timeoutMs = 90_000): Promise<ConnectorStatus> {
+  const problems = await client.validate(file.name, file.config);
+  if (problems.length > 0) {
+    const lines = problems.map((p) => `  ${p.key}: ${p.errors.join('; ')}`).join('\n');
+    throw new PipelineError('CONNECTOR_CONFIG_INVALID', `Kafka Connect rejected ${file.name}:\n${lines}`, {
+      hint: 'fix the values above; a connection error usually means a wrong host, port, user or password',
+    });
+  }
+  await client.putConfig(file.name, file.config);
+  log.info({ connector: file.name }, 'connector config applied; waiting for RUNNING');
+  return client.waitRunning(file.name, timeoutMs);
+}

@@ -1,0 +1,77 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { applyConnectorWithTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile } from '../../../connectors/apply.js';
+import { ORDER_VIEWS } from '../../../projections/order-views.js';
+import { loadSettings } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import { appPool } from '../../postgres/clients.js';
+import { SHOP } from '../../shop/defaults.js';
+import { runLoad, seedShop } from '../../shop/load-generator.js';
+import { stackUp } from '../../stack/stack.js';
+import { connectMongo } from '../../store/mongo.js';
+import { runWorker } from '../../worker/run-worker.js';
+import { parseCommandArgs, positiveInt } from '../args.js';
+import { migrateDefaultShop } from './shop.js';
+
+const USAGE = 'cdc demo [--duration S] [--rate N]';
+
+/**
+ * The main job on a fresh machine: install and start the stack, create the shop, apply the
+ * connector, run the projector while a load runs, then show that Postgres and the store agree.
+ */
+export async function demoCommand(argv: string[], log: Logger): Promise<number> {
+  const { values } = parseCommandArgs(
+    argv,
+    { duration: { type: 'string' }, rate: { type: 'string' } },
+    z.object({ duration: positiveInt.default(30), rate: positiveInt.default(200) }),
+    USAGE,
+  );
+  say('1/5 starting the stack (the first run installs it: a few minutes)');
+  await stackUp(log);
+  const settings = loadSettings();
+  say('2/5 creating the shop schema');
+  await migrateDefaultShop();
+  const pool = appPool(settings, 2);
+  const existing = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${SHOP.schema}.customers`);
+  if (Number(existing.rows[0]?.n) === 0) {
+    const client = await pool.connect();
+    await seedShop(client, SHOP.schema, { customers: 200, products: 100 }).finally(() => client.release());
+  }
+  say('3/5 applying the Debezium connector');
+  for (const file of DEFAULT_CONNECTOR_FILES.map(loadConnectorFile)) await applyConnectorWithTopics(file, log);
+  say('4/5 starting the order_views projector');
+  const worker = await runWorker({ topicPrefix: SHOP.topicPrefix, schema: SHOP.schema, groupId: SHOP.consumerGroup, mongoDatabase: settings.mongoDatabase }, log);
+  say(`5/5 running the shop's change mix at ${values.rate} changes/s for ${values.duration} s`);
+  const load = await runLoad(pool, { schema: SHOP.schema, rate: values.rate, durationS: values.duration, concurrency: 2 });
+  say(`    ${load.changes} row changes in ${load.transactions} transactions`);
+
+  const mongo = await connectMongo(settings.mongoUrl);
+  const views = mongo.db(settings.mongoDatabase).collection(ORDER_VIEWS);
+  let pgCount = 0;
+  let storeCount = -1;
+  for (let i = 0; i < 60 && pgCount !== storeCount; i++) {
+    pgCount = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${SHOP.schema}.orders`)).rows[0]?.n);
+    storeCount = await views.countDocuments();
+    if (pgCount !== storeCount) await sleep(500);
+  }
+  await worker.stop();
+  await mongo.close();
+  await pool.end();
+  console.log(`
+orders in Postgres:         ${pgCount}
+documents in order_views:   ${storeCount}${pgCount === storeCount ? '   (in step)' : '   (still catching up)'}
+
+Where to look:
+  stack and memory          ./cdc stack status
+  component logs            ./cdc stack logs connect   (postgres, kafka, connect, store, redis)
+  the connector             ./cdc connectors status    (REST: ${settings.connectUrl}/connectors)
+  the read model            ${settings.mongoUrl}/${settings.mongoDatabase}, collection ${ORDER_VIEWS}
+  keep projecting           ./cdc run        and in another shell   ./cdc shop load --rate 200 --duration 60
+  stop everything           ./cdc stack down
+`);
+  return pgCount === storeCount ? 0 : 1;
+}
+
+function say(text: string): void {
+  console.log(text);
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { isPipelineError, PipelineError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { connectorsCommand } from './commands/connectors.js';
+import { demoCommand } from './commands/demo.js';
+import { runCommand } from './commands/run.js';
+import { shopCommand } from './commands/shop.js';
+import { stackCommand } from './commands/stack.js';
+
+const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
+  demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
+  stack: { run: stackCommand, help: 'up | down | status | logs NAME: the native stack' },
+  connectors: { run: connectorsCommand, help: 'apply [FILE...] | status | restart NAME: Debezium connectors' },
+  shop: { run: shopCommand, help: 'migrate | seed | load: the sample domain' },
+  run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
+};
+
+function usage(): string {
+  return ['usage: cdc <command> [options]', '', ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)}${c.help}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 64 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) throw new PipelineError('CLI_USAGE', `unknown command "${name}"`, { hint: usage() });
+  return command.run(rest, createLogger(`cdc-${name}`));
+}
+
+main(process.argv.slice(2)).then(
+  // Exit explicitly: a client library's idle socket must not keep a finished command alive.
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (isPipelineError(err)) {
+      console.error(err.describe());
+      const tail = err.context['tail'];
+      if (typeof tail === 'string' && tail.length > 0) console.error(`  last log lines:\n${tail.replace(/^/gm, '    ')}`);
+      process.exit(err.code === 'CLI_USAGE' ? 64 : 1);
+    }
+    console.error(err);
+    process.exit(70);
+  },
+);

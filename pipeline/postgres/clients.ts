@@ -1,0 +1,14 @@
+import pg from 'pg';
+import type { Settings } from '../config.js';
+
+/** The superuser: migrations, grants, publications, replication slots. */
+export function superuserClient(settings: Settings, database = settings.pg.database): pg.Client {
+  const { host, port, superuser, superuserPassword } = settings.pg;
+  return new pg.Client({ host, port, user: superuser, password: superuserPassword, database, connectionTimeoutMillis: 3000 });
+}
+
+/** The application role: what services (and the load generator) write with. */
+export function appPool(settings: Settings, max = 8): pg.Pool {
+  const { host, port, database, appUser, appPassword } = settings.pg;
+  return new pg.Pool({ host, port, database, user: appUser, password: appPassword, max, connectionTimeoutMillis: 3000 });
+}

@@ -1,0 +1,137 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { superuserClient } from '../../postgres/clients.js';
+import type { Client } from 'pg';
+import { PipelineError } from '../../errors.js';
+import { ident, literal } from '../../postgres/sql.js';
+import { ensureDebianPackages } from '../install.js';
+import { startDetached, waitUntil } from '../processes.js';
+import { logFile, pidFile, stackPath, type Component, type StackContext } from '../component.js';
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+/** The OS account that owns the data directory: postgres refuses to run as root. */
+function postgresAccount(): { uid: number; gid: number } {
+  const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new PipelineError('MISSING_BINARY', 'the postgres OS user does not exist', {
+      hint: 'it comes with the postgresql-15 package: apt-get install -y postgresql-15',
+    });
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function dataDir(ctx: StackContext): string {
+  return stackPath(ctx, 'data', 'postgres');
+}
+
+function socketDir(ctx: StackContext): string {
+  return stackPath(ctx, 'run', 'postgres-socket');
+}
+
+export const postgres: Component = {
+  name: 'postgres',
+  description: 'PostgreSQL 15 (Debian), wal_level=logical: the system of record',
+  stopSignal: 'SIGINT', // "fast" shutdown: aborts sessions, checkpoints, exits
+  port: (ctx) => ctx.settings.pg.port,
+
+  async install(ctx) {
+    ensureDebianPackages(ctx.log, [{ binary: `${PG_BIN}/postgres`, packages: ['postgresql-15'] }]);
+    const data = dataDir(ctx);
+    if (existsSync(`${data}/PG_VERSION`)) return;
+    const { uid, gid } = postgresAccount();
+    rmSync(data, { recursive: true, force: true });
+    // The postgres account must be able to walk down to its data directory.
+    mkdirSync(dirname(data), { recursive: true, mode: 0o755 });
+    chmodSync(ctx.settings.stackHome, 0o755);
+    chmodSync(dirname(data), 0o755);
+    mkdirSync(data, { mode: 0o700 });
+    chownSync(data, uid, gid);
+    // initdb runs as postgres, which cannot read the root-only secrets folder: hand it a private copy.
+    const pwdir = mkdtempSync(join(tmpdir(), 'cdc-initdb-'));
+    chownSync(pwdir, uid, gid);
+    const pwfile = join(pwdir, 'pw');
+    writeFileSync(pwfile, `${ctx.settings.pg.superuserPassword}\n`, { mode: 0o600 });
+    chownSync(pwfile, uid, gid);
+    const out = spawnSync(
+      `${PG_BIN}/initdb`,
+      ['-D', data, '-U', ctx.settings.pg.superuser, `--pwfile=${pwfile}`, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'],
+      { uid, gid, encoding: 'utf8' },
+    );
+    rmSync(pwdir, { recursive: true, force: true });
+    if (out.status !== 0) {
+      throw new PipelineError('INSTALL_FAILED', 'initdb failed', { cause: out.stderr || out.error?.message, hint: `remove ${data} and retry` });
+    }
+  },
+
+  async start(ctx) {
+    const { uid, gid } = postgresAccount();
+    const sockets = socketDir(ctx);
+    mkdirSync(sockets, { recursive: true });
+    chownSync(sockets, uid, gid);
+    const settings = [
+      `listen_addresses=${ctx.settings.pg.host}`,
+      `port=${ctx.settings.pg.port}`,
+      `unix_socket_directories=${sockets}`,
+      'wal_level=logical',
+      'max_replication_slots=32',
+      'max_wal_senders=32',
+      'max_connections=200',
+      'shared_buffers=128MB',
+      // A crash-consistent but not fsync-per-commit setup would be wrong for production; the stack
+      // keeps the defaults so the measured figures are honest.
+    ];
+    const pid = startDetached({
+      command: `${PG_BIN}/postgres`,
+      args: ['-D', dataDir(ctx), ...settings.flatMap((s) => ['-c', s])],
+      pidFile: pidFile(ctx, 'postgres'),
+      logFile: logFile(ctx, 'postgres'),
+      uid,
+      gid,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+    });
+    await waitUntil(
+      async () => {
+        const client = superuserClient(ctx.settings, 'postgres');
+        try {
+          await client.connect();
+          await client.query('SELECT 1');
+          return true;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+      { what: 'postgres', timeoutMs: 30_000, pid, logFile: logFile(ctx, 'postgres') },
+    );
+    return pid;
+  },
+
+  async afterStart(ctx) {
+    const { database, appUser, appPassword, debeziumUser, debeziumPassword } = ctx.settings.pg;
+    const client = superuserClient(ctx.settings, 'postgres');
+    await client.connect();
+    try {
+      // Passwords are (re)set on every start so the roles always match the secrets file.
+      await ensureRole(client, appUser, `LOGIN PASSWORD ${literal(appPassword)}`);
+      await ensureRole(client, debeziumUser, `LOGIN REPLICATION PASSWORD ${literal(debeziumPassword)}`);
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${ident(database)}`);
+      await client.query(`GRANT CONNECT ON DATABASE ${ident(database)} TO ${ident(appUser)}, ${ident(debeziumUser)}`);
+    } finally {
+      await client.end();
+    }
+  },
+
+  version() {
+    const out = spawnSync(`${PG_BIN}/postgres`, ['--version'], { encoding: 'utf8' });
+    return out.status === 0 ? out.stdout.replace(/^postgres \(PostgreSQL\) /, '').trim() : 'not installed';
+  },
+};
+
+async function ensureRole(client: Client, role: string, options: string): Promise<void> {
+  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  await client.query(`${exists.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE ${ident(role)} WITH ${options}`);
+}

@@ -1,0 +1,48 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../config.js';
+import { logContains, startDetached, waitUntil } from '../processes.js';
+import { jarVersion, logFile, pidFile, stackPath, type Component } from '../component.js';
+import { classpath, ensureJavaAndJars, JAVA } from './java.js';
+
+/**
+ * mongo-java-server with its H2 file backend: a MongoDB wire-protocol server (MongoDB 4.2 wire
+ * version), because mongod cannot be installed on this kind of machine. docker-compose.yml uses the
+ * real mongo image instead; the project relies only on behaviour both share.
+ */
+export const store: Component = {
+  name: 'store',
+  description: 'document store: mongo-java-server (H2 file backend), MongoDB wire protocol',
+  stopSignal: 'SIGTERM',
+  port: (ctx) => ctx.settings.env.MONGO_PORT,
+
+  async install(ctx) {
+    ensureJavaAndJars(ctx, 'store');
+  },
+
+  async start(ctx) {
+    const log = logFile(ctx, 'store');
+    const dataDir = stackPath(ctx, 'data', 'store');
+    mkdirSync(dataDir, { recursive: true });
+    const { MONGO_HOST, MONGO_PORT } = ctx.settings.env;
+    const pid = startDetached({
+      command: JAVA,
+      args: [
+        '-Xms128m',
+        '-Xmx1g',
+        '-cp',
+        classpath(ctx, 'store'),
+        join(PROJECT_ROOT, 'stack', 'store', 'MongoStoreLauncher.java'),
+        MONGO_HOST,
+        String(MONGO_PORT),
+        join(dataDir, 'store.mv'),
+      ],
+      pidFile: pidFile(ctx, 'store'),
+      logFile: log,
+    });
+    await waitUntil(() => logContains(log, /mongo-java-server ready on/), { what: 'store', timeoutMs: 60_000, pid, logFile: log });
+    return pid;
+  },
+
+  version: (ctx) => `mongo-java-server ${jarVersion(stackPath(ctx, 'lib', 'store'), 'mongo-java-server')}`,
+};
