@@ -26,7 +26,15 @@ fi
 
 if [ "${1:-}" = "test" ]; then
   shift
+  summary="$(mktemp)"
   # Jest's ESM support still sits behind this flag on Node 20.
-  exec node --experimental-vm-modules node_modules/jest/bin/jest.js --ci "$@"
+  set +e
+  CDC_TEST_SUMMARY="$summary" NODE_NO_WARNINGS=1 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci "$@" 2>&1
+  status=$?
+  set -e
+  echo
+  cat "$summary" 2>/dev/null || echo "tests: 0 passed, 1 failed (jest ended before reporting)"
+  rm -f "$summary"
+  exit "$status"
 fi
 exec node dist/pipeline/cli/main.js "$@"

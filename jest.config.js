@@ -1,11 +1,13 @@
 // Two tiers, selected by file name: *.unit.test.ts needs no service, *.int.test.ts runs against the
 // real stack that test/support/global-setup.ts starts once per run.
-const tsJest = ['ts-jest', { useESM: true, isolatedModules: true }];
+const tsJest = ['ts-jest', { useESM: true }];
 const shared = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': tsJest },
   testEnvironment: 'node',
+  // The stack's data (Postgres keeps *.snap files) and the build are not test material.
+  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/dist/'],
 };
 
 export default {
@@ -15,7 +17,7 @@ export default {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.int.test.ts'],
-      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalSetup: '<rootDir>/test/support/global-setup.mjs',
     },
   ],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],

@@ -32,6 +32,11 @@ export function ensureDebianPackages(log: Logger, wanted: { binary: string; pack
       aptUpdated = true;
     }
     run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], env, `apt-get install ${packages.join(' ')}`);
+  } catch (cause) {
+    throw new PipelineError('MISSING_BINARY', `${missing.map((m) => m.binary).join(', ')} missing, and installing ${packages.join(' ')} failed`, {
+      cause: cause instanceof PipelineError ? cause.cause : cause,
+      hint: 'check that apt can reach Debian\'s repositories (apt-get update), or install the package by hand',
+    });
   } finally {
     if (!hadPolicy) rmSync(policy, { force: true });
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { loadSettings, readSecrets, resetSettings, secretsPath, type Secrets } from '../config.js';
+import { loadSettings, readSecrets, resetSettings, secretsPath, type Secrets, type Settings } from '../config.js';
 import { PipelineError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { logFile, pidFile, type Component, type ComponentName, type StackContext } from './component.js';
@@ -38,8 +38,8 @@ export function ensureSecrets(stackHome: string): Secrets {
   return secrets;
 }
 
-export function stackContext(log: Logger): StackContext {
-  return { settings: loadSettings(), log };
+export function stackContext(log: Logger, settings: Settings = loadSettings()): StackContext {
+  return { settings, log };
 }
 
 export interface UpResult {
@@ -48,10 +48,10 @@ export interface UpResult {
   ms: number;
 }
 
-export async function stackUp(log: Logger, only?: ComponentName[]): Promise<UpResult[]> {
-  ensureSecrets(loadSettings().stackHome);
+export async function stackUp(log: Logger, only?: ComponentName[], env: NodeJS.ProcessEnv = process.env): Promise<UpResult[]> {
+  ensureSecrets(loadSettings(env).stackHome);
   resetSettings();
-  const ctx = stackContext(log);
+  const ctx = stackContext(log, loadSettings(env));
   const results: UpResult[] = [];
   for (const component of COMPONENTS.filter((c) => only === undefined || only.includes(c.name))) {
     const started = Date.now();

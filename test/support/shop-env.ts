@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Db, MongoClient } from 'mongodb';
+import type pg from 'pg';
+import { applyConnectorWithTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile } from '../../connectors/apply.js';
+import type { ConnectorFile } from '../../connectors/config-schema.js';
+import { ConnectClient } from '../../connectors/connect-client.js';
+import { loadSettings, type Settings } from '../../pipeline/config.js';
+import { cdcTopic, createKafka } from '../../pipeline/kafka/client.js';
+import { createLogger, type Logger } from '../../pipeline/logger.js';
+import { appPool, superuserClient } from '../../pipeline/postgres/clients.js';
+import { seedShop } from '../../pipeline/shop/load-generator.js';
+import { CAPTURED_TABLES, dropShop, migrateShop } from '../../pipeline/shop/migrate.js';
+import { connectMongo } from '../../pipeline/store/mongo.js';
+
+export function randomName(prefix = 't'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * A private copy of the shop for one test file: its own schema, publication, replication slot,
+ * connector, topics (prefix), consumer group and store database, all randomly named, so test files
+ * run side by side without seeing each other. Built from the repository's connector file, so the
+ * config under test is the one that ships.
+ */
+export class ShopEnv {
+  readonly name = randomName();
+  readonly schema = this.name;
+  readonly topicPrefix = this.name;
+  readonly publication = `${this.name}_pub`;
+  readonly slot = `${this.name}_slot`;
+  readonly connectorName = `${this.name}-source`;
+  readonly groupId = `${this.name}-group`;
+  readonly mongoDatabase = this.name;
+  readonly settings: Settings = loadSettings();
+  readonly log: Logger = createLogger(this.name, process.env['LOG_LEVEL'] ?? 'warn');
+  readonly connect = new ConnectClient(this.settings.connectUrl);
+  pool!: pg.Pool;
+  mongo!: MongoClient;
+
+  get db(): Db {
+    return this.mongo.db(this.mongoDatabase);
+  }
+
+  topic(table: string): string {
+    return cdcTopic(this.topicPrefix, this.schema, table);
+  }
+
+  /** The shipped connector file, pointed at this environment's schema, slot, publication, topics. */
+  connectorFile(overrides: Record<string, string> = {}): ConnectorFile {
+    const base = loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
+    return {
+      name: this.connectorName,
+      config: {
+        ...base.config,
+        'topic.prefix': this.topicPrefix,
+        'slot.name': this.slot,
+        'publication.name': this.publication,
+        'table.include.list': CAPTURED_TABLES.map((t) => `${this.schema}.${t}`).join(','),
+        'topic.creation.default.partitions': '3',
+        'heartbeat.interval.ms': '1000',
+        ...overrides,
+      },
+    };
+  }
+
+  async createSchema(seed = { customers: 5, products: 5 }): Promise<void> {
+    const admin = superuserClient(this.settings);
+    await admin.connect();
+    try {
+      await migrateShop(admin, { schema: this.schema, publication: this.publication, appUser: this.settings.pg.appUser, debeziumUser: this.settings.pg.debeziumUser });
+    } finally {
+      await admin.end();
+    }
+    this.pool = appPool(this.settings, 4);
+    const client = await this.pool.connect();
+    await seedShop(client, this.schema, seed).finally(() => client.release());
+    this.mongo = await connectMongo(this.settings.mongoUrl);
+  }
+
+  async startConnector(overrides: Record<string, string> = {}): Promise<void> {
+    await applyConnectorWithTopics(this.connectorFile(overrides), this.log);
+  }
+
+  async sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query<R>(text.replaceAll('$schema', `"${this.schema}"`), params)).rows;
+  }
+
+  /** Removes everything the environment created, including the replication slot (which pins WAL). */
+  async dispose(): Promise<void> {
+    await this.connect.delete(this.connectorName).catch(() => undefined);
+    const admin = superuserClient(this.settings);
+    await admin.connect();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const slot = await admin.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
+        if (slot.rowCount === 0) break;
+        if (slot.rows[0]?.active === false) {
+          await admin.query('SELECT pg_drop_replication_slot($1)', [this.slot]);
+          break;
+        }
+        await sleep(250);
+      }
+      await dropShop(admin, this.schema, this.publication);
+    } finally {
+      await admin.end();
+    }
+    const kafkaAdmin = createKafka(this.settings.kafkaBrokers, this.name, this.log).admin();
+    await kafkaAdmin.connect();
+    const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${this.topicPrefix}.`) || t.endsWith(`.${this.topicPrefix}`));
+    if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics }).catch(() => undefined);
+    await kafkaAdmin.deleteGroups([this.groupId]).catch(() => undefined);
+    await kafkaAdmin.disconnect();
+    await this.mongo?.db(this.mongoDatabase).dropDatabase().catch(() => undefined);
+    await this.mongo?.close();
+    await this.pool?.end();
+  }
+}
+
+/** Polls until `probe` returns a value that passes `done`, or fails with the last value seen. */
+export async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    await sleep(200);
+    last = await probe();
+  }
+  return last;
+}
