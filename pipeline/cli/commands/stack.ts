@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import { z } from 'zod';
+import { loadSettings } from '../../config.js';
 import { PipelineError } from '../../errors.js';
+import { bootstrapDatabase } from '../../postgres/bootstrap.js';
 import type { Logger } from '../../logger.js';
 import { COMPONENTS, componentLog, stackDown, stackStatus, stackUp } from '../../stack/stack.js';
 import type { ComponentName } from '../../stack/component.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc stack up [--only postgres,kafka,...] | down [--purge] | status [--json] | logs NAME [--lines N] [--follow]';
+const USAGE = 'cdc stack up [--only postgres,kafka,...] | down [--purge] | status [--json] | logs NAME [--lines N] [--follow] | bootstrap';
 const names = COMPONENTS.map((c) => c.name) as [ComponentName, ...ComponentName[]];
 
 export async function stackCommand(argv: string[], log: Logger): Promise<number> {
@@ -45,6 +47,13 @@ export async function stackCommand(argv: string[], log: Logger): Promise<number>
       const file = componentLog(log, name);
       const args = ['-n', String(values.lines), ...(values.follow === true ? ['-F'] : []), file];
       return new Promise((resolve) => spawn('tail', args, { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? 0)));
+    }
+    case 'bootstrap': {
+      // For a Postgres this CLI did not start (docker-compose): roles and the shop database.
+      parseCommandArgs(rest, {}, z.object({}), USAGE);
+      await bootstrapDatabase(loadSettings());
+      console.log('roles and database ready');
+      return 0;
     }
     default:
       throw new PipelineError('CLI_USAGE', `unknown stack command "${sub ?? ''}"`, { hint: `usage: ${USAGE}` });

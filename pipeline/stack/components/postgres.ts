@@ -3,9 +3,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { superuserClient } from '../../postgres/clients.js';
-import type { Client } from 'pg';
 import { PipelineError } from '../../errors.js';
-import { ident, literal } from '../../postgres/sql.js';
+import { bootstrapDatabase } from '../../postgres/bootstrap.js';
 import { ensureDebianPackages } from '../install.js';
 import { startDetached, waitUntil } from '../processes.js';
 import { logFile, pidFile, stackPath, type Component, type StackContext } from '../component.js';
@@ -110,19 +109,7 @@ export const postgres: Component = {
   },
 
   async afterStart(ctx) {
-    const { database, appUser, appPassword, debeziumUser, debeziumPassword } = ctx.settings.pg;
-    const client = superuserClient(ctx.settings, 'postgres');
-    await client.connect();
-    try {
-      // Passwords are (re)set on every start so the roles always match the secrets file.
-      await ensureRole(client, appUser, `LOGIN PASSWORD ${literal(appPassword)}`);
-      await ensureRole(client, debeziumUser, `LOGIN REPLICATION PASSWORD ${literal(debeziumPassword)}`);
-      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-      if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${ident(database)}`);
-      await client.query(`GRANT CONNECT ON DATABASE ${ident(database)} TO ${ident(appUser)}, ${ident(debeziumUser)}`);
-    } finally {
-      await client.end();
-    }
+    await bootstrapDatabase(ctx.settings);
   },
 
   version() {
@@ -130,8 +117,3 @@ export const postgres: Component = {
     return out.status === 0 ? out.stdout.replace(/^postgres \(PostgreSQL\) /, '').trim() : 'not installed';
   },
 };
-
-async function ensureRole(client: Client, role: string, options: string): Promise<void> {
-  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-  await client.query(`${exists.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE ${ident(role)} WITH ${options}`);
-}
