@@ -50,11 +50,29 @@ function readProcFile(pid: number, file: string): string | undefined {
   }
 }
 
-/** Resident memory in MiB, from /proc (Linux). */
+function rssKiB(pid: number): number {
+  const match = readProcFile(pid, 'status')?.match(/^VmRSS:\s+(\d+) kB/m);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
+}
+
+function childrenOf(pid: number): number[] {
+  const list = readProcFile(pid, `task/${pid}/children`);
+  return list === undefined ? [] : list.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/**
+ * Resident memory in MiB of a process and its descendants (Postgres forks a process per backend),
+ * from /proc. Pages shared between them are counted once per process, so this is an upper bound.
+ */
 export function rssMiB(pid: number): number | undefined {
-  const status = readProcFile(pid, 'status');
-  const match = status?.match(/^VmRSS:\s+(\d+) kB/m);
-  return match?.[1] === undefined ? undefined : Math.round(Number(match[1]) / 1024);
+  if (readProcFile(pid, 'status') === undefined) return undefined;
+  let total = 0;
+  const queue = [pid];
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    total += rssKiB(next);
+    queue.push(...childrenOf(next));
+  }
+  return Math.round(total / 1024);
 }
 
 /**
