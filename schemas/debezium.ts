@@ -20,25 +20,23 @@ export type Source = z.infer<typeof SourceSchema>;
 export const OpSchema = z.enum(['c', 'r', 'u', 'd', 't']);
 export type Op = z.infer<typeof OpSchema>;
 
-/** The envelope around one row change, parameterised by the table's row schema. */
-export function changeEnvelope<Row extends z.ZodType>(row: Row) {
-  return z.looseObject({
-    before: row.nullable().optional(),
-    after: row.nullable().optional(),
-    source: SourceSchema,
-    op: OpSchema,
-    ts_ms: z.number().int().optional(),
-  });
-}
+/**
+ * The envelope with rows left as raw objects: rows are validated per table after the TOAST
+ * placeholders are taken out (schemas/decode-change.ts).
+ */
+export const EnvelopeSchema = z.looseObject({
+  before: z.record(z.string(), z.unknown()).nullable().optional(),
+  after: z.record(z.string(), z.unknown()).nullable().optional(),
+  source: SourceSchema,
+  op: OpSchema,
+  ts_ms: z.number().int().optional(),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
 
 /** Placeholder Debezium writes for a TOASTed column an update left untouched. */
 export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
-/** Debezium writes timestamptz as an ISO-8601 string in UTC with up to microsecond precision. */
-export const Timestamptz = z.iso.datetime({ offset: true });
-
-/** numeric with decimal.handling.mode=string: the exact decimal text, scale kept ("43.00"). */
-export const DecimalString = z.string().regex(/^-?\d+(\.\d+)?$/, 'a decimal string such as "43.00"');
-
-/** bigint/bigserial keys arrive as JSON numbers; the shop's ids stay below 2^53. */
-export const Id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Debezium's heartbeat topics: `__debezium-heartbeat.<topic.prefix>`. */
+export function isHeartbeatTopic(topic: string): boolean {
+  return topic.startsWith('__debezium-heartbeat.');
+}

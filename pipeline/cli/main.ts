@@ -6,6 +6,8 @@ import { demoCommand } from './commands/demo.js';
 import { runCommand } from './commands/run.js';
 import { shopCommand } from './commands/shop.js';
 import { stackCommand } from './commands/stack.js';
+import { verifyCommand } from './commands/verify.js';
+import { dlqCommand } from './commands/dlq.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
@@ -13,6 +15,8 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   connectors: { run: connectorsCommand, help: 'apply [FILE...] | status | restart NAME: Debezium connectors' },
   shop: { run: shopCommand, help: 'migrate | seed | load: the sample domain' },
   run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
+  verify: { run: verifyCommand, help: 'compare a projection with Postgres; exit 1 on any difference' },
+  dlq: { run: dlqCommand, help: 'list | show TOPIC | replay TOPIC: dead-lettered events' },
 };
 
 function usage(): string {

@@ -1,12 +1,18 @@
+import { PROJECTIONS } from '../../projections/registry.js';
+import type { Projection } from '../../projections/types.js';
+import { SHOP_TABLES } from '../../schemas/shop-rows.js';
 import { loadSettings } from '../config.js';
-import { createKafka, cdcTopic, defaultPartitioner } from '../kafka/client.js';
+import { runConsumer } from '../engine/consumer.js';
+import { deadLetterTopic } from '../engine/dead-letter.js';
+import { Projector } from '../engine/projector.js';
+import { cdcTopic, createKafka, defaultPartitioner } from '../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
+import { DocumentStore } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
-import { deadLetterTopic } from './dead-letter.js';
-import { startOrderViewsWorker } from './order-views-worker.js';
 
 export interface RunningWorker {
+  /** Finishes the batch in flight, commits what is written, leaves the group, closes clients. */
   stop(): Promise<void>;
 }
 
@@ -15,32 +21,59 @@ export interface WorkerTarget {
   schema: string;
   groupId: string;
   mongoDatabase: string;
+  projections?: readonly Projection[];
+  concurrency?: number;
+  chunkSize?: number;
 }
 
-/** Wires Kafka, the store and the order_views worker together; `stop` leaves the group cleanly. */
+/** Wires Kafka, the store and the projector together for the shop's projections. */
 export async function runWorker(target: WorkerTarget, log: Logger): Promise<RunningWorker> {
   const settings = loadSettings();
+  const projections = target.projections ?? PROJECTIONS;
   const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${target.groupId}`, log);
   const mongo = await connectMongo(settings.mongoUrl);
+  const store = new DocumentStore(mongo.db(target.mongoDatabase));
+  await store.ensureIndexes(projections.map((p) => p.collection));
+  const projector = new Projector(store, projections);
+  const tables = Object.fromEntries(projector.tables().map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
+  const topics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));
+
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const source = cdcTopic(target.topicPrefix, target.schema, 'orders');
-    await waitForTopics(admin, [source], 60_000, log);
-    await ensureTopics(admin, [deadLetterTopic(source)]);
+    await waitForTopics(admin, topics, 60_000, log);
+    await ensureTopics(admin, topics.map(deadLetterTopic));
   } finally {
     await admin.disconnect();
   }
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: defaultPartitioner });
   await producer.connect();
-  const consumer = kafka.consumer({ groupId: target.groupId, sessionTimeout: 10_000, heartbeatInterval: 3_000 });
+  const consumer = kafka.consumer({
+    groupId: target.groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 3_000,
+    // Bounded memory under any backlog: at most this much fetched and not yet applied.
+    maxBytesPerPartition: 1024 * 1024,
+    maxBytes: 8 * 1024 * 1024,
+  });
   await consumer.connect();
-  await startOrderViewsWorker({ consumer, producer, db: mongo.db(target.mongoDatabase), log, topicPrefix: target.topicPrefix, schema: target.schema });
+  await runConsumer({
+    consumer,
+    producer,
+    projector,
+    tables,
+    topics,
+    log,
+    concurrency: target.concurrency ?? 3,
+    chunkSize: target.chunkSize ?? 500,
+  });
+  log.info({ topics, projections: projections.map((p) => p.name), event: 'worker_started' }, 'projector running');
   return {
     async stop() {
       await consumer.disconnect();
       await producer.disconnect();
       await mongo.close();
+      log.info({ event: 'worker_stopped' }, 'projector stopped');
     },
   };
 }

@@ -1,10 +1,11 @@
-import { ORDER_VIEWS } from '../../projections/order-views.js';
+import { orderViews } from '../../projections/order-views.js';
+import type { StoredDoc } from '../../pipeline/store/documents.js';
 import { runWorker, type RunningWorker } from '../../pipeline/worker/run-worker.js';
 import { eventually, ShopEnv } from '../support/shop-env.js';
 
 /**
  * The whole pipeline on the real stack: Postgres → Debezium (Kafka Connect) → Kafka → the
- * order_views worker → the document store.
+ * projector → the document store.
  */
 describe('orders flow from Postgres into order_views', () => {
   const env = new ShopEnv();
@@ -21,10 +22,10 @@ describe('orders flow from Postgres into order_views', () => {
     await env.dispose();
   });
 
-  const view = (id: number) => env.db.collection(ORDER_VIEWS).findOne({ _id: id as never });
+  const view = (id: number) => env.db.collection<StoredDoc>(orderViews.collection).findOne({ _id: id, _visible: true });
 
-  test('an inserted order appears as a document, an update changes it, a delete removes it', async () => {
-    const [customer] = await env.sql<{ id: string }>('SELECT id FROM $schema.customers ORDER BY id LIMIT 1');
+  test('an inserted order appears as a document, an update changes it, a delete hides it', async () => {
+    const [customer] = await env.sql<{ id: string; name: string }>('SELECT id, name FROM $schema.customers ORDER BY id LIMIT 1');
     const [order] = await env.sql<{ id: string }>("INSERT INTO $schema.orders (customer_id, note) VALUES ($1, 'gift wrap') RETURNING id", [customer?.id]);
     const id = Number(order?.id);
 
@@ -34,7 +35,7 @@ describe('orders flow from Postgres into order_views', () => {
 
     await env.sql("UPDATE $schema.orders SET status = 'paid', note = NULL WHERE id = $1", [id]);
     const updated = await eventually(() => view(id), (d) => d?.['status'] === 'paid');
-    expect(updated).toMatchObject({ status: 'paid', note: null });
+    expect(updated).toMatchObject({ status: 'paid', note: null, customer: { name: customer?.name } });
 
     await env.sql('DELETE FROM $schema.orders WHERE id = $1', [id]);
     await eventually(() => view(id), (d) => d === null);
@@ -53,7 +54,7 @@ describe('orders flow from Postgres into order_views', () => {
     } finally {
       client.release();
     }
-    const count = await eventually(() => env.db.collection(ORDER_VIEWS).countDocuments({ _id: { $in: ids as never[] } }), (n) => n === ids.length);
+    const count = await eventually(() => env.db.collection<StoredDoc>(orderViews.collection).countDocuments({ _id: { $in: ids }, _visible: true }), (n) => n === ids.length);
     expect(count).toBe(20);
   });
 });

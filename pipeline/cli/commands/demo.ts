@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { applyConnectorWithTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile } from '../../../connectors/apply.js';
-import { ORDER_VIEWS } from '../../../projections/order-views.js';
+import { PROJECTIONS } from '../../../projections/registry.js';
 import { loadSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import { appPool } from '../../postgres/clients.js';
+import { appPool, superuserClient } from '../../postgres/clients.js';
+import { formatReport, verifyProjection } from '../../verify/verify.js';
 import { SHOP } from '../../shop/defaults.js';
 import { runLoad, seedShop } from '../../shop/load-generator.js';
 import { stackUp } from '../../stack/stack.js';
@@ -39,37 +40,40 @@ export async function demoCommand(argv: string[], log: Logger): Promise<number> 
   }
   say('3/5 applying the Debezium connector');
   for (const file of DEFAULT_CONNECTOR_FILES.map(loadConnectorFile)) await applyConnectorWithTopics(file, log);
-  say('4/5 starting the order_views projector');
+  say('4/5 starting the projector (order_views, customer_views)');
   const worker = await runWorker({ topicPrefix: SHOP.topicPrefix, schema: SHOP.schema, groupId: SHOP.consumerGroup, mongoDatabase: settings.mongoDatabase }, log);
   say(`5/5 running the shop's change mix at ${values.rate} changes/s for ${values.duration} s`);
   const load = await runLoad(pool, { schema: SHOP.schema, rate: values.rate, durationS: values.duration, concurrency: 2 });
   say(`    ${load.changes} row changes in ${load.transactions} transactions`);
 
+  // Debezium and the projector catch up within seconds; verify until they have.
+  const admin = superuserClient(settings);
+  await admin.connect();
   const mongo = await connectMongo(settings.mongoUrl);
-  const views = mongo.db(settings.mongoDatabase).collection(ORDER_VIEWS);
-  let pgCount = 0;
-  let storeCount = -1;
-  for (let i = 0; i < 60 && pgCount !== storeCount; i++) {
-    pgCount = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${SHOP.schema}.orders`)).rows[0]?.n);
-    storeCount = await views.countDocuments();
-    if (pgCount !== storeCount) await sleep(500);
+  let reports: Awaited<ReturnType<typeof verifyProjection>>[] = [];
+  for (let i = 0; i < 60; i++) {
+    reports = [];
+    for (const p of PROJECTIONS) reports.push(await verifyProjection(admin, SHOP.schema, mongo.db(settings.mongoDatabase), p));
+    if (reports.every((r) => r.missing + r.unexpected + r.different === 0)) break;
+    await sleep(1000);
   }
   await worker.stop();
   await mongo.close();
+  await admin.end();
   await pool.end();
+  const clean = reports.every((r) => r.missing + r.unexpected + r.different === 0);
   console.log(`
-orders in Postgres:         ${pgCount}
-documents in order_views:   ${storeCount}${pgCount === storeCount ? '   (in step)' : '   (still catching up)'}
+${reports.map(formatReport).join('\n')}
 
 Where to look:
   stack and memory          ./cdc stack status
   component logs            ./cdc stack logs connect   (postgres, kafka, connect, store, redis)
   the connector             ./cdc connectors status    (REST: ${settings.connectUrl}/connectors)
-  the read model            ${settings.mongoUrl}/${settings.mongoDatabase}, collection ${ORDER_VIEWS}
+  the read model            ${settings.mongoUrl}/${settings.mongoDatabase}, collections order_views, customer_views
   keep projecting           ./cdc run        and in another shell   ./cdc shop load --rate 200 --duration 60
   stop everything           ./cdc stack down
 `);
-  return pgCount === storeCount ? 0 : 1;
+  return clean ? 0 : 1;
 }
 
 function say(text: string): void {

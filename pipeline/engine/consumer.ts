@@ -1,0 +1,79 @@
+import type { RowChange } from '../../schemas/change.js';
+import { decodeChange, type TableSpec } from '../../schemas/decode-change.js';
+import type { Consumer, EachBatchPayload, Producer } from '../kafka/client.js';
+import type { Logger } from '../logger.js';
+import { deadLetter } from './dead-letter.js';
+import type { Projector } from './projector.js';
+import { withRetry } from './retry.js';
+
+export interface ConsumeOptions {
+  consumer: Consumer;
+  producer: Producer;
+  projector: Projector;
+  tables: Record<string, TableSpec>;
+  topics: string[];
+  log: Logger;
+  /** Partitions processed at once by this worker. */
+  concurrency: number;
+  /** Changes applied per store round; a long batch is cut into chunks, committed one by one. */
+  chunkSize: number;
+  fromBeginning?: boolean;
+}
+
+/**
+ * Runs the projector on a Kafka consumer. Per batch (one topic-partition): decode every record,
+ * park the undecodable ones in the dead-letter topic, apply the rest, and only then commit the
+ * offsets they cover. Store failures are retried with backoff without committing, so a crash or
+ * an outage re-delivers instead of losing; the projector makes the re-delivery harmless.
+ */
+export async function runConsumer(opts: ConsumeOptions): Promise<void> {
+  let stopping = false;
+  opts.consumer.on(opts.consumer.events.STOP, () => {
+    stopping = true;
+  });
+  for (const topic of opts.topics) await opts.consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
+  await opts.consumer.run({
+    // Offsets are resolved by hand, only after the store acknowledged the writes they cover;
+    // kafkajs then commits exactly those (threshold 1: at every commitOffsetsIfNecessary).
+    autoCommit: true,
+    autoCommitThreshold: 1,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: opts.concurrency,
+    eachBatch: (payload) => handleBatch(opts, payload, () => stopping),
+  });
+}
+
+async function handleBatch(opts: ConsumeOptions, payload: EachBatchPayload, stopping: () => boolean): Promise<void> {
+  const { batch } = payload;
+  const log = opts.log.child({ topic: batch.topic, partition: batch.partition });
+  const messages = batch.messages;
+  for (let start = 0; start < messages.length; start += opts.chunkSize) {
+    if (!payload.isRunning() || payload.isStale()) return;
+    const chunk = messages.slice(start, start + opts.chunkSize);
+    const changes: RowChange[] = [];
+    for (const message of chunk) {
+      const decoded = decodeChange(
+        { topic: batch.topic, key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null },
+        opts.tables,
+      );
+      if (decoded.kind === 'change') changes.push(decoded.change);
+      else if (decoded.kind === 'invalid') {
+        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason });
+        log.warn({ offset: message.offset, reason: decoded.reason, event: 'dead_lettered' }, 'event parked in the dead-letter topic');
+      }
+    }
+    const started = Date.now();
+    const stats = await withRetry(() => opts.projector.apply(changes), {
+      shouldStop: () => stopping() || !payload.isRunning(),
+      beforeRetry: async (attempt, delayMs, err) => {
+        log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
+        await payload.heartbeat();
+      },
+    });
+    const last = chunk[chunk.length - 1];
+    if (last !== undefined) payload.resolveOffset(last.offset);
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
+    log.debug({ event: 'batch_applied', records: chunk.length, ms: Date.now() - started, ...stats }, 'batch applied');
+  }
+}

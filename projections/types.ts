@@ -1,0 +1,75 @@
+import type { RowChange } from '../schemas/change.js';
+
+export type DocId = number | string;
+export type Row = Record<string, unknown>;
+
+/**
+ * One source row's part of a document, with the position of the change that produced it.
+ * `row: null` is a tombstone: the row was deleted at `pos`, and an older change must not bring it
+ * back.
+ */
+export interface Slot {
+  pos: number;
+  row: Row | null;
+}
+
+/**
+ * Everything a document is built from. Public fields are always re-rendered from this, so two
+ * workers that hold the same state write the same document.
+ */
+export interface DocState {
+  /** Own contributions, keyed `<table>:<id>` (or `<projection>:<id>` for derived ones). */
+  slots: Record<string, Slot>;
+  /** Copies of referenced rows, keyed `<table>:<id>`, each at the position it was read at. */
+  refs: Record<string, Slot>;
+  /** Per derived projection, every document id this document has ever contributed to. */
+  derivedTo: Record<string, DocId[]>;
+}
+
+/** A change to one slot of one document. */
+export interface Contribution {
+  docId: DocId;
+  slot: string;
+  row: Row | null;
+  position: number;
+  /** Columns absent from `row` because Debezium did not send them (TOAST): keep the old values. */
+  unavailable: string[];
+}
+
+export interface DerivedContribution {
+  projection: string;
+  docId: DocId;
+  /** null removes this document's part from the target document. */
+  row: Row | null;
+}
+
+/**
+ * A projection is pure: it names the tables it reads, maps a change to the slots it touches,
+ * names the rows it embeds by reference, and renders a document from its state. The engine
+ * (pipeline/engine/) does the consuming, guarding, batching, writing and committing.
+ */
+export interface Projection {
+  readonly name: string;
+  readonly collection: string;
+  readonly schemaVersion: number;
+  /** Tables whose rows own parts of the documents, and how a change maps to slots. */
+  readonly sources: Readonly<Record<string, (change: RowChange) => Contribution[]>>;
+  /** Tables embedded by reference, and the columns kept of them. */
+  readonly references: Readonly<Record<string, { fields: readonly string[] }>>;
+  /** Projections whose documents feed this one (see `derive`), by name. */
+  readonly derivedFrom: readonly string[];
+  /** The reference keys (`<table>:<id>`) a document needs, read off its state. */
+  referencesOf(state: DocState): string[];
+  /** The public document, or null while it should not be visible (no owning row, or deleted). */
+  render(id: DocId, state: DocState): Row | null;
+  /** What this document contributes to documents of other projections, from its rendering. */
+  derive?(id: DocId, rendered: Row | null): DerivedContribution[];
+}
+
+export function slotKey(table: string, id: DocId): string {
+  return `${table}:${id}`;
+}
+
+export function emptyState(): DocState {
+  return { slots: {}, refs: {}, derivedTo: {} };
+}
