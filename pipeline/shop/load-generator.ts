@@ -57,7 +57,12 @@ export async function seedShop(client: pg.ClientBase, schema: string, counts: { 
   await client.query('BEGIN');
   for (let i = 0; i < counts.customers; i++) {
     const name = `${pick(rnd, FIRST)} ${pick(rnd, LAST)}`;
-    await client.query(`INSERT INTO ${s}.customers (name, email, tier) VALUES ($1, $2, $3)`, [name, `${name.replace(' ', '.').toLowerCase()}.${i}@example.com`, pick(rnd, TIERS)]);
+    await client.query(`INSERT INTO ${s}.customers (name, email, tier, bio) VALUES ($1, $2, $3, $4)`, [
+      name,
+      `${name.replace(' ', '.').toLowerCase()}.${i}@example.com`,
+      pick(rnd, TIERS),
+      i % 10 === 0 ? toastableText(9_000) : null,
+    ]);
   }
   for (let i = 0; i < counts.products; i++) {
     await client.query(`INSERT INTO ${s}.products (sku, name, price, attributes, description) VALUES ($1, $2, $3, $4, $5)`, [
@@ -110,29 +115,34 @@ async function oneTransaction(client: pg.PoolClient, s: string, ids: Ids, rnd: (
     if (ids.orders.length > 5000) ids.orders.pop();
     return { kind: 'order_placed', changes: 1 + lines };
   }
-  if (roll < 0.6) {
+  if (roll < 0.62) {
     await client.query(`UPDATE ${s}.orders SET status = $1, updated_at = now() WHERE id = $2`, [pick(rnd, STATUSES), order]);
     return { kind: 'order_status', changes: 1 };
   }
-  if (roll < 0.7) {
+  if (roll < 0.72) {
     await client.query(`INSERT INTO ${s}.order_lines (order_id, product_id, quantity, unit_price) SELECT $1, id, 1, price FROM ${s}.products WHERE id = $2`, [order, product]);
     return { kind: 'line_added', changes: 1 };
   }
-  if (roll < 0.8) {
+  if (roll < 0.75) {
+    const res = await client.query(`UPDATE ${s}.order_lines SET quantity = quantity + 1 WHERE id = (SELECT max(id) FROM ${s}.order_lines WHERE order_id = $1)`, [order]);
+    return { kind: 'line_changed', changes: res.rowCount ?? 0 };
+  }
+  if (roll < 0.78) {
+    // Leaves the (possibly TOASTed) bio untouched: Debezium sends the placeholder for it.
     await client.query(`UPDATE ${s}.customers SET name = $1, tier = $2, updated_at = now() WHERE id = $3`, [`${pick(rnd, FIRST)} ${pick(rnd, LAST)}`, pick(rnd, TIERS), customer]);
     return { kind: 'customer_renamed', changes: 1 };
   }
-  if (roll < 0.88) {
+  if (roll < 0.82) {
     // Leaves the (possibly TOASTed) description untouched: Debezium sends the placeholder for it.
     await client.query(`UPDATE ${s}.products SET name = $1, price = $2, updated_at = now() WHERE id = $3`, [`Product ${Math.floor(rnd() * 1e6)}`, (1 + Math.floor(rnd() * 20000) / 100).toFixed(2), product]);
     return { kind: 'product_changed', changes: 1 };
   }
-  if (roll < 0.93) {
+  if (roll < 0.87) {
     const res = await client.query(`WITH gone AS (DELETE FROM ${s}.orders WHERE id = $1 RETURNING id) SELECT count(*) FROM gone`, [order]);
     ids.orders = ids.orders.filter((id) => id !== order);
     return { kind: 'order_deleted', changes: Number((res.rows[0] as { count: string }).count) };
   }
-  if (roll < 0.98) {
+  if (roll < 0.95) {
     const name = `${pick(rnd, FIRST)} ${pick(rnd, LAST)}`;
     const res = await client.query<{ id: string }>(`INSERT INTO ${s}.customers (name, email) VALUES ($1, $2) RETURNING id`, [name, `${randomBytes(6).toString('hex')}@example.com`]);
     ids.customers.push(Number(res.rows[0]?.id));

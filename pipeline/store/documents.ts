@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db } from 'mongodb';
-import type { DocId, DocState, Row, Slot } from '../../projections/types.js';
+import type { DocId, DocState, Row } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 
 const DUPLICATE_KEY = 11000;
@@ -21,8 +21,15 @@ export interface StoredDoc {
 /** A referenced row as kept in `_ref_<table>`: the newest version seen, guarded by position. */
 export interface RefDoc {
   _id: DocId;
+  _rev: number;
   pos: number;
   row: Row | null;
+}
+
+/** `_refidx_<collection>`: for one referenced row, the documents that embed (or embedded) it. */
+export interface RefIndexDoc {
+  _id: string;
+  docs: DocId[];
 }
 
 export interface CasWrite {
@@ -36,7 +43,12 @@ function storeError(what: string, cause: unknown): PipelineError {
   return new PipelineError('STORE_WRITE_FAILED', what, { cause, retriable: true, hint: 'the worker retries with backoff; check the store (cdc stack status)' });
 }
 
-/** The only module that talks to the document store for projections. */
+/**
+ * The only module that talks to the document store for projections. Every filter is either
+ * exactly `{_id}`, `{_id: {$in}}` or `{_id, _rev}` (backed by a unique index): mongo-java-server
+ * ignores non-unique indexes and scans for any other filter, and real MongoDB serves these shapes
+ * from an index too.
+ */
 export class DocumentStore {
   constructor(readonly db: Db) {}
 
@@ -59,17 +71,40 @@ export class DocumentStore {
     return found;
   }
 
-  /** Documents that embed one of the rows at an older position than given, or not at all yet. */
-  async findStale(collection: string, refs: { key: string; pos: number }[]): Promise<StoredDoc[]> {
-    if (refs.length === 0) return [];
-    const stale = refs.map(({ key, pos }) => {
-      const path = `_state.refs.${key}.pos`;
-      return { _refKeys: key, $or: [{ [path]: { $lt: pos } }, { [path]: { $exists: false } }] };
-    });
+  refIndex(collection: string): Collection<RefIndexDoc> {
+    return this.db.collection<RefIndexDoc>(`_refidx_${collection}`);
+  }
+
+  /** Ids of the documents that embed any of the given rows (reference keys). */
+  async referencingDocs(collection: string, refKeys: string[]): Promise<Map<string, DocId[]>> {
+    const found = new Map<string, DocId[]>();
+    if (refKeys.length === 0) return found;
     try {
-      return await this.collection(collection).find(stale.length === 1 ? (stale[0] as object) : { $or: stale }).toArray();
+      for await (const entry of this.refIndex(collection).find({ _id: { $in: refKeys } })) found.set(entry._id, entry.docs);
     } catch (cause) {
-      throw storeError(`reading ${collection} by reference failed`, cause);
+      throw storeError(`reading _refidx_${collection} failed`, cause);
+    }
+    return found;
+  }
+
+  /** Records that documents embed rows; must complete before the writer re-reads the rows. */
+  async addReferences(collection: string, added: Map<string, DocId[]>): Promise<void> {
+    if (added.size === 0) return;
+    const ops = [...added].map(([key, ids]) => ({ updateOne: { filter: { _id: key }, update: { $addToSet: { docs: { $each: ids } } }, upsert: true } }));
+    try {
+      await this.refIndex(collection).bulkWrite(ops, { ordered: false });
+    } catch (cause) {
+      throw storeError(`writing _refidx_${collection} failed`, cause);
+    }
+  }
+
+  /** Forgets documents that no longer embed a row (found stale during a fan-out). */
+  async removeReferences(collection: string, key: string, ids: DocId[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.refIndex(collection).updateOne({ _id: key }, { $pullAll: { docs: ids } });
+    } catch (cause) {
+      throw storeError(`writing _refidx_${collection} failed`, cause);
     }
   }
 
@@ -78,56 +113,32 @@ export class DocumentStore {
    * since it was read makes the filter miss; the upsert then collides with the existing `_id`
    * (E11000), which reports exactly which writes lost. Those ids are returned for a re-read.
    */
-  async casWrite(collection: string, writes: CasWrite[]): Promise<DocId[]> {
+  async casWrite<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
     if (writes.length === 0) return [];
     const ops = writes.map((w) => ({ replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } }));
     try {
-      await this.collection(collection).bulkWrite(ops, { ordered: false });
+      await this.db.collection<D>(collection).bulkWrite(ops as never, { ordered: false });
       return [];
     } catch (err) {
       return writes.filter((_, i) => duplicateIndexes(err, collection).has(i)).map((w) => w.id);
     }
   }
 
-  /** Newest-wins upserts of referenced rows; an older or repeated change is a no-op (E11000). */
-  async writeRefs(table: string, refs: { id: DocId; pos: number; row: Row | null; unavailable: string[] }[]): Promise<void> {
-    if (refs.length === 0) return;
-    const ops = refs.map((r) => ({
-      updateOne: {
-        filter: { _id: r.id, $or: [{ pos: { $lt: r.pos } }, { pos: { $exists: false } }] },
-        // With a TOASTed column left out, only the columns present are set, so it keeps its value.
-        update: { $set: r.row === null || r.unavailable.length === 0 ? { pos: r.pos, row: r.row } : { pos: r.pos, ...prefixed('row', r.row) } },
-        upsert: true,
-      },
-    }));
-    try {
-      await this.refCollection(table).bulkWrite(ops, { ordered: false });
-    } catch (err) {
-      duplicateIndexes(err, `_ref_${table}`);
-    }
-  }
-
-  async fetchRefs(table: string, ids: DocId[]): Promise<Map<string, Slot>> {
-    const found = new Map<string, Slot>();
+  async fetchRefs(table: string, ids: DocId[]): Promise<Map<string, RefDoc>> {
+    const found = new Map<string, RefDoc>();
     if (ids.length === 0) return found;
     try {
-      for await (const ref of this.refCollection(table).find({ _id: { $in: ids } })) found.set(String(ref._id), { pos: ref.pos, row: ref.row });
+      for await (const ref of this.refCollection(table).find({ _id: { $in: ids } })) found.set(String(ref._id), ref);
     } catch (cause) {
       throw storeError(`reading _ref_${table} failed`, cause);
     }
     return found;
   }
 
+  /** The compare-and-set filter `{_id, _rev}` must be served by an index, not a scan. */
   async ensureIndexes(collections: string[]): Promise<void> {
-    for (const name of collections) {
-      await this.collection(name).createIndex({ _refKeys: 1 });
-      await this.collection(name).createIndex({ _visible: 1 });
-    }
+    for (const name of collections) await this.db.collection(name).createIndex({ _id: 1, _rev: 1 }, { unique: true, name: 'cas' });
   }
-}
-
-function prefixed(prefix: string, row: Row): Row {
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [`${prefix}.${k}`, v]));
 }
 
 /** Indexes of the operations that failed with E11000; any other failure is thrown. */
@@ -140,4 +151,9 @@ function duplicateIndexes(err: unknown, collection: string): Set<number> {
   }
   if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return new Set([0]);
   throw storeError(`bulk write to ${collection} failed`, err);
+}
+
+/** Every collection the projections write with compare-and-set: their own and `_ref_<table>`. */
+export function storeCollections(projections: readonly { collection: string; references: Readonly<Record<string, unknown>> }[]): string[] {
+  return [...new Set(projections.flatMap((p) => [p.collection, ...Object.keys(p.references).map((t) => `_ref_${t}`)]))];
 }

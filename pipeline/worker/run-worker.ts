@@ -8,7 +8,7 @@ import { Projector } from '../engine/projector.js';
 import { cdcTopic, createKafka, defaultPartitioner } from '../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
-import { DocumentStore } from '../store/documents.js';
+import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
 
 export interface RunningWorker {
@@ -33,7 +33,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${target.groupId}`, log);
   const mongo = await connectMongo(settings.mongoUrl);
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
-  await store.ensureIndexes(projections.map((p) => p.collection));
+  await store.ensureIndexes(storeCollections(projections));
   const projector = new Projector(store, projections);
   const tables = Object.fromEntries(projector.tables().map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
   const topics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));

@@ -1,0 +1,162 @@
+import { applyReference, pruneReferences } from '../../projections/fold.js';
+import { slotKey, type DocId, type DocState, type Projection, type Row, type Slot } from '../../projections/types.js';
+import type { RowChange } from '../../schemas/change.js';
+import { PipelineError } from '../errors.js';
+import type { DocumentStore, RefDoc, StoredDoc } from '../store/documents.js';
+
+export const MAX_ATTEMPTS = 50;
+
+/** Keeps, per key, only the newest change: positions order changes of one row. */
+export function newestPerKey<T extends { position: number }>(items: T[], key: (t: T) => string): T[] {
+  const newest = new Map<string, T>();
+  for (const item of items) {
+    const k = key(item);
+    const seen = newest.get(k);
+    if (seen === undefined || seen.position < item.position) newest.set(k, item);
+  }
+  return [...newest.values()];
+}
+
+function pick(row: Row | null, fields: readonly string[]): Row | null {
+  if (row === null) return null;
+  return Object.fromEntries(fields.filter((f) => f in row).map((f) => [f, row[f]]));
+}
+
+function keep(row: Row | null | undefined, columns: string[]): Row {
+  if (row === null || row === undefined) return {};
+  return Object.fromEntries(columns.filter((c) => c in row).map((c) => [c, row[c]]));
+}
+
+export function splitKey(key: string): { table: string; id: string } {
+  const at = key.indexOf(':');
+  return { table: key.slice(0, at), id: key.slice(at + 1) };
+}
+
+/** The slot a referenced row's change makes, with TOAST-unavailable columns kept from `held`. */
+function refSlot(change: RowChange, fields: readonly string[], held: Row | null | undefined): Slot {
+  if (change.op === 'delete') return { pos: change.position, row: null };
+  const row = pick(change.row, fields) ?? {};
+  const missing = change.unavailable.filter((u) => fields.includes(u));
+  return { pos: change.position, row: missing.length === 0 ? row : { ...keep(held, missing), ...row } };
+}
+
+/**
+ * Rows other documents embed (customers, products). The protocol that keeps every embedded copy
+ * fresh, argued in docs/ARCHITECTURE.md:
+ *   a row change:     write the row to `_ref_<table>`, then read `_refidx` and update every document listed;
+ *   a document write: write the document and add it to `_refidx`, then read the rows it embeds again.
+ * Whichever side goes second sees the other's write.
+ */
+export class References {
+  /** Per table, the union of the columns any projection embeds. */
+  readonly fields = new Map<string, string[]>();
+
+  constructor(
+    private readonly store: DocumentStore,
+    projections: readonly Projection[],
+  ) {
+    for (const p of projections) {
+      for (const [table, spec] of Object.entries(p.references)) {
+        this.fields.set(table, [...new Set([...(this.fields.get(table) ?? []), ...spec.fields])]);
+      }
+    }
+  }
+
+  /** Step one for row changes: newest version of each row into `_ref_<table>`, by compare-and-set. */
+  async writeRows(changes: RowChange[]): Promise<void> {
+    for (const [table, fields] of this.fields) {
+      let pending = newestPerKey(changes.filter((c) => c.table === table), (c) => c.id);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `_ref_${table} kept losing to concurrent writers`, { retriable: true });
+        const held = await this.store.fetchRefs(table, pending.map((c) => Number(c.id)));
+        const writes = pending.flatMap((c) => {
+          const current = held.get(c.id);
+          if (current !== undefined && current.pos >= c.position) return [];
+          const slot = refSlot(c, fields, current?.row);
+          const doc: RefDoc = { _id: Number(c.id), _rev: (current?._rev ?? 0) + 1, pos: slot.pos, row: slot.row };
+          return [{ id: doc._id, expectedRev: current?._rev ?? 0, doc }];
+        });
+        const lost = new Set((await this.store.casWrite(`_ref_${table}`, writes)).map(String));
+        pending = pending.filter((c) => lost.has(c.id));
+      }
+    }
+  }
+
+  /**
+   * Step two for row changes: the documents listed in `_refidx` for the changed rows, with the
+   * new copies applied. Returns them for the caller to render and write (and to call again with
+   * the losers of that write).
+   */
+  async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[]): Promise<StoredDoc[]> {
+    const keys = changes.map((c) => slotKey(c.table, c.id));
+    const targets = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, keys)).values()].flat())];
+    const docs = await this.store.fetch(projection.collection, targets);
+    const changed: StoredDoc[] = [];
+    const gone = new Map<string, DocId[]>();
+    for (const doc of docs.values()) {
+      let touched = false;
+      for (const c of changes) {
+        const key = slotKey(c.table, c.id);
+        if (!doc._refKeys.includes(key)) {
+          gone.set(key, [...(gone.get(key) ?? []), doc._id]);
+          continue;
+        }
+        touched = applyReference(doc._state, key, refSlot(c, this.fields.get(c.table) ?? [], doc._state.refs[key]?.row)) || touched;
+      }
+      if (touched) changed.push(doc);
+    }
+    // Documents that stopped embedding a row are dropped from its index entry (lazily, here).
+    for (const [key, stale] of gone) await this.store.removeReferences(projection.collection, key, stale);
+    return changed;
+  }
+
+  /** Fills each state with the newest stored copy of every row it references (one read per table). */
+  async embed(projection: Projection, states: { state: DocState; changed: boolean }[]): Promise<void> {
+    const needs = states.map((s) => projection.referencesOf(s.state));
+    states.forEach((s, i) => {
+      if (pruneReferences(s.state, needs[i] ?? [])) s.changed = true;
+    });
+    const refs = await this.readAll(needs.flat());
+    states.forEach((s, i) => {
+      for (const key of needs[i] ?? []) {
+        const ref = refs.get(key);
+        if (ref !== undefined && applyReference(s.state, key, { pos: ref.pos, row: ref.row })) s.changed = true;
+      }
+    });
+  }
+
+  /**
+   * Step two for document writes: list the written documents under the rows they embed, then
+   * read those rows again. Returns the ids of documents whose copy is already outdated.
+   */
+  async afterWrite(projection: Projection, written: { doc: StoredDoc; previousKeys: string[] }[]): Promise<Set<string>> {
+    const added = new Map<string, DocId[]>();
+    for (const { doc, previousKeys } of written) {
+      for (const key of doc._refKeys) if (!previousKeys.includes(key)) added.set(key, [...(added.get(key) ?? []), doc._id]);
+    }
+    await this.store.addReferences(projection.collection, added);
+    const refs = await this.readAll(written.flatMap((w) => w.doc._refKeys));
+    const stale = new Set<string>();
+    for (const { doc } of written) {
+      for (const key of doc._refKeys) {
+        const ref = refs.get(key);
+        const held = doc._state.refs[key];
+        if (ref !== undefined && (held === undefined || held.pos < ref.pos)) stale.add(String(doc._id));
+      }
+    }
+    return stale;
+  }
+
+  private async readAll(keys: string[]): Promise<Map<string, RefDoc>> {
+    const byTable = new Map<string, Set<number>>();
+    for (const key of keys) {
+      const { table, id } = splitKey(key);
+      byTable.set(table, (byTable.get(table) ?? new Set()).add(Number(id)));
+    }
+    const out = new Map<string, RefDoc>();
+    for (const [table, ids] of byTable) {
+      for (const [id, ref] of await this.store.fetchRefs(table, [...ids])) out.set(slotKey(table, id), ref);
+    }
+    return out;
+  }
+}
