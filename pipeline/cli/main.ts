@@ -8,6 +8,7 @@ import { shopCommand } from './commands/shop.js';
 import { stackCommand } from './commands/stack.js';
 import { verifyCommand } from './commands/verify.js';
 import { dlqCommand } from './commands/dlq.js';
+import { benchCommand } from './commands/bench.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   shop: { run: shopCommand, help: 'migrate | seed | load: the sample domain' },
   run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
   verify: { run: verifyCommand, help: 'compare a projection with Postgres; exit 1 on any difference' },
+  bench: { run: benchCommand, help: 'drain [--changes N]: projector rate beside its two ceilings' },
   dlq: { run: dlqCommand, help: 'list | show TOPIC | replay TOPIC: dead-lettered events' },
 };
 

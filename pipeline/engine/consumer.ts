@@ -4,6 +4,7 @@ import type { Consumer, EachBatchPayload, Producer } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
 import { deadLetter } from './dead-letter.js';
 import type { Projector } from './projector.js';
+import { GroupCommit } from './group-commit.js';
 import { withRetry } from './retry.js';
 
 export interface ConsumeOptions {
@@ -31,6 +32,14 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
   opts.consumer.on(opts.consumer.events.STOP, () => {
     stopping = true;
   });
+  const group = new GroupCommit((changes) =>
+    withRetry(() => opts.projector.apply(changes), {
+      shouldStop: () => stopping,
+      beforeRetry: async (attempt, delayMs, err) => {
+        opts.log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
+      },
+    }),
+  );
   for (const topic of opts.topics) await opts.consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
   await opts.consumer.run({
     // Offsets are resolved by hand, only after the store acknowledged the writes they cover;
@@ -39,11 +48,11 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
     autoCommitThreshold: 1,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: opts.concurrency,
-    eachBatch: (payload) => handleBatch(opts, payload, () => stopping),
+    eachBatch: (payload) => handleBatch(opts, group, payload),
   });
 }
 
-async function handleBatch(opts: ConsumeOptions, payload: EachBatchPayload, stopping: () => boolean): Promise<void> {
+async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: EachBatchPayload): Promise<void> {
   const { batch } = payload;
   const log = opts.log.child({ topic: batch.topic, partition: batch.partition });
   const messages = batch.messages;
@@ -63,13 +72,9 @@ async function handleBatch(opts: ConsumeOptions, payload: EachBatchPayload, stop
       }
     }
     const started = Date.now();
-    const stats = await withRetry(() => opts.projector.apply(changes), {
-      shouldStop: () => stopping() || !payload.isRunning(),
-      beforeRetry: async (attempt, delayMs, err) => {
-        log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
-        await payload.heartbeat();
-      },
-    });
+    // Keep the group membership alive while the changes wait for, or sit in, a store round.
+    const heartbeat = setInterval(() => void payload.heartbeat().catch(() => undefined), 2000);
+    const stats = await group.submit(changes).finally(() => clearInterval(heartbeat));
     const last = chunk[chunk.length - 1];
     if (last !== undefined) payload.resolveOffset(last.offset);
     await payload.commitOffsetsIfNecessary();

@@ -23,6 +23,9 @@ interface Prepared {
 
 type Derived = Map<string, Contribution[]>;
 
+/** Long folds must let kafkajs heartbeats out, or the group thinks this worker died. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The engine's core, independent of Kafka: applies a batch of row changes to every projection.
  * Each document is read, folded and written back with a compare-and-set on `_rev`, so concurrent
@@ -46,6 +49,10 @@ export class Projector {
   }
 
   async apply(changes: RowChange[]): Promise<ApplyStats> {
+    return this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
+  }
+
+  private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
     await this.references.writeRows(changes);
     const derived: Derived = new Map();
@@ -97,9 +104,11 @@ export class Projector {
         for (const c of items) changed = applyContribution(state, c) || changed;
         return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
+      await yieldToEventLoop();
       await this.references.embed(projection, states);
       const writes: Prepared[] = [];
-      for (const s of states) {
+      for (const [i, s] of states.entries()) {
+        if (i % 500 === 499) await yieldToEventLoop();
         const prepared = this.prepare(projection, s.id, s.rev, s.state, s.previousKeys);
         if (s.changed) writes.push(prepared);
         // Unchanged (a redelivery): still send what it derives, in case a crash came in between.

@@ -88,25 +88,28 @@ export class References {
    * the losers of that write).
    */
   async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[]): Promise<StoredDoc[]> {
-    const keys = changes.map((c) => slotKey(c.table, c.id));
-    const targets = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, keys)).values()].flat())];
+    const byKey = new Map(changes.map((c) => [slotKey(c.table, c.id), c]));
+    const listed = ids === undefined ? await this.store.referencingDocs(projection.collection, [...byKey.keys()]) : new Map<string, DocId[]>();
+    const targets = ids ?? [...new Set([...listed.values()].flat())];
     const docs = await this.store.fetch(projection.collection, targets);
     const changed: StoredDoc[] = [];
-    const gone = new Map<string, DocId[]>();
     for (const doc of docs.values()) {
       let touched = false;
-      for (const c of changes) {
-        const key = slotKey(c.table, c.id);
-        if (!doc._refKeys.includes(key)) {
-          gone.set(key, [...(gone.get(key) ?? []), doc._id]);
-          continue;
-        }
+      for (const key of doc._refKeys) {
+        const c = byKey.get(key);
+        if (c === undefined) continue;
         touched = applyReference(doc._state, key, refSlot(c, this.fields.get(c.table) ?? [], doc._state.refs[key]?.row)) || touched;
       }
       if (touched) changed.push(doc);
     }
     // Documents that stopped embedding a row are dropped from its index entry (lazily, here).
-    for (const [key, stale] of gone) await this.store.removeReferences(projection.collection, key, stale);
+    for (const [key, listedIds] of listed) {
+      const gone = listedIds.filter((id) => {
+        const doc = docs.get(String(id));
+        return doc !== undefined && !doc._refKeys.includes(key);
+      });
+      await this.store.removeReferences(projection.collection, key, gone);
+    }
     return changed;
   }
 

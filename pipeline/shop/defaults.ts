@@ -7,5 +7,5 @@ export const SHOP = {
   topicPrefix: 'cdc',
   publication: 'cdc_shop',
   slot: 'cdc_shop',
-  consumerGroup: 'cdc-projector-order-views',
+  consumerGroup: 'cdc-projector',
 } as const;

@@ -50,7 +50,23 @@ function storeError(what: string, cause: unknown): PipelineError {
  * from an index too.
  */
 export class DocumentStore {
+  /** Time spent per store operation (count, milliseconds, documents): where a batch's time goes. */
+  readonly timings = new Map<string, { count: number; ms: number; docs: number }>();
+
   constructor(readonly db: Db) {}
+
+  async timed<T>(op: string, docs: number, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      const t = this.timings.get(op) ?? { count: 0, ms: 0, docs: 0 };
+      t.count += 1;
+      t.ms += performance.now() - started;
+      t.docs += docs;
+      this.timings.set(op, t);
+    }
+  }
 
   collection(name: string): Collection<StoredDoc> {
     return this.db.collection<StoredDoc>(name);
@@ -64,7 +80,9 @@ export class DocumentStore {
     const found = new Map<string, StoredDoc>();
     if (ids.length === 0) return found;
     try {
-      for await (const doc of this.collection(collection).find({ _id: { $in: ids } })) found.set(String(doc._id), doc);
+      await this.timed(`fetch ${collection}`, ids.length, async () => {
+        for await (const doc of this.collection(collection).find({ _id: { $in: ids } })) found.set(String(doc._id), doc);
+      });
     } catch (cause) {
       throw storeError(`reading ${collection} failed`, cause);
     }
@@ -80,7 +98,9 @@ export class DocumentStore {
     const found = new Map<string, DocId[]>();
     if (refKeys.length === 0) return found;
     try {
-      for await (const entry of this.refIndex(collection).find({ _id: { $in: refKeys } })) found.set(entry._id, entry.docs);
+      await this.timed(`fetch _refidx_${collection}`, refKeys.length, async () => {
+        for await (const entry of this.refIndex(collection).find({ _id: { $in: refKeys } })) found.set(entry._id, entry.docs);
+      });
     } catch (cause) {
       throw storeError(`reading _refidx_${collection} failed`, cause);
     }
@@ -92,7 +112,7 @@ export class DocumentStore {
     if (added.size === 0) return;
     const ops = [...added].map(([key, ids]) => ({ updateOne: { filter: { _id: key }, update: { $addToSet: { docs: { $each: ids } } }, upsert: true } }));
     try {
-      await this.refIndex(collection).bulkWrite(ops, { ordered: false });
+      await this.timed(`write _refidx_${collection}`, ops.length, () => this.refIndex(collection).bulkWrite(ops, { ordered: false }));
     } catch (cause) {
       throw storeError(`writing _refidx_${collection} failed`, cause);
     }
@@ -115,9 +135,13 @@ export class DocumentStore {
    */
   async casWrite<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
     if (writes.length === 0) return [];
-    const ops = writes.map((w) => ({ replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } }));
+    // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
+    // writer created the document first.
+    const ops = writes.map((w) =>
+      w.expectedRev === 0 ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
+    );
     try {
-      await this.db.collection<D>(collection).bulkWrite(ops as never, { ordered: false });
+      await this.timed(`cas ${collection}`, ops.length, () => this.db.collection<D>(collection).bulkWrite(ops as never, { ordered: false }));
       return [];
     } catch (err) {
       return writes.filter((_, i) => duplicateIndexes(err, collection).has(i)).map((w) => w.id);
@@ -128,7 +152,9 @@ export class DocumentStore {
     const found = new Map<string, RefDoc>();
     if (ids.length === 0) return found;
     try {
-      for await (const ref of this.refCollection(table).find({ _id: { $in: ids } })) found.set(String(ref._id), ref);
+      await this.timed(`fetch _ref_${table}`, ids.length, async () => {
+        for await (const ref of this.refCollection(table).find({ _id: { $in: ids } })) found.set(String(ref._id), ref);
+      });
     } catch (cause) {
       throw storeError(`reading _ref_${table} failed`, cause);
     }

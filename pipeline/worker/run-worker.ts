@@ -12,6 +12,8 @@ import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
 
 export interface RunningWorker {
+  /** Time spent per store operation since start. */
+  storeTimings(): Map<string, { count: number; ms: number; docs: number }>;
   /** Finishes the batch in flight, commits what is written, leaves the group, closes clients. */
   stop(): Promise<void>;
 }
@@ -22,6 +24,8 @@ export interface WorkerTarget {
   groupId: string;
   mongoDatabase: string;
   projections?: readonly Projection[];
+  /** Consume only these tables' topics (default: every table the projections read). */
+  tables?: string[];
   concurrency?: number;
   chunkSize?: number;
 }
@@ -35,7 +39,8 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
   await store.ensureIndexes(storeCollections(projections));
   const projector = new Projector(store, projections);
-  const tables = Object.fromEntries(projector.tables().map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
+  const read = projector.tables().filter((t) => target.tables === undefined || target.tables.includes(t));
+  const tables = Object.fromEntries(read.map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
   const topics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));
 
   const admin = kafka.admin();
@@ -50,11 +55,13 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   await producer.connect();
   const consumer = kafka.consumer({
     groupId: target.groupId,
-    sessionTimeout: 10_000,
+    // Generous: a large round of a backlog drain keeps the worker busy for seconds.
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
     // Bounded memory under any backlog: at most this much fetched and not yet applied.
-    maxBytesPerPartition: 1024 * 1024,
-    maxBytes: 8 * 1024 * 1024,
+    maxBytesPerPartition: 2 * 1024 * 1024,
+    maxBytes: 16 * 1024 * 1024,
   });
   await consumer.connect();
   await runConsumer({
@@ -64,11 +71,12 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     tables,
     topics,
     log,
-    concurrency: target.concurrency ?? 3,
-    chunkSize: target.chunkSize ?? 500,
+    concurrency: target.concurrency ?? 24,
+    chunkSize: target.chunkSize ?? 2000,
   });
   log.info({ topics, projections: projections.map((p) => p.name), event: 'worker_started' }, 'projector running');
   return {
+    storeTimings: () => store.timings,
     async stop() {
       await consumer.disconnect();
       await producer.disconnect();

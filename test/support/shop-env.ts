@@ -9,7 +9,12 @@ import { loadSettings, type Settings } from '../../pipeline/config.js';
 import { cdcTopic, createKafka } from '../../pipeline/kafka/client.js';
 import { createLogger, type Logger } from '../../pipeline/logger.js';
 import { appPool, superuserClient } from '../../pipeline/postgres/clients.js';
+import { groupLag } from '../../pipeline/bench/harness.js';
+import { PROJECTIONS } from '../../projections/registry.js';
 import { seedShop } from '../../pipeline/shop/load-generator.js';
+import { verifyProjection } from '../../pipeline/verify/verify.js';
+import type { VerifyReport } from '../../pipeline/verify/compare.js';
+import { runWorker, type RunningWorker, type WorkerTarget } from '../../pipeline/worker/run-worker.js';
 import { CAPTURED_TABLES, dropShop, migrateShop } from '../../pipeline/shop/migrate.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
 
@@ -37,6 +42,48 @@ export class ShopEnv {
   readonly connect = new ConnectClient(this.settings.connectUrl);
   pool!: pg.Pool;
   mongo!: MongoClient;
+  private readonly workers: RunningWorker[] = [];
+  private readonly groups = new Set<string>([this.groupId]);
+  readonly kafka = createKafka(this.settings.kafkaBrokers, this.name, this.log);
+
+  /** A projector worker on this environment; stopped by dispose() if the test does not. */
+  async startWorker(overrides: Partial<WorkerTarget> = {}): Promise<RunningWorker> {
+    const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, ...overrides };
+    this.groups.add(target.groupId);
+    const worker = await runWorker(target, this.log);
+    let stopped = false;
+    const handle: RunningWorker = {
+      storeTimings: () => worker.storeTimings(),
+      stop: async () => {
+        if (!stopped) await worker.stop();
+        stopped = true;
+      },
+    };
+    this.workers.push(handle);
+    return handle;
+  }
+
+  topics(tables: readonly string[] = CAPTURED_TABLES): string[] {
+    return tables.map((t) => this.topic(t));
+  }
+
+  /** Waits until the group has consumed everything now in the given topics. */
+  async drained(groupId = this.groupId, tables: readonly string[] = CAPTURED_TABLES, timeoutMs = 60_000): Promise<void> {
+    await eventually(() => groupLag(this.kafka, groupId, this.topics(tables)), (lag) => lag === 0, timeoutMs);
+  }
+
+  /** Verifies every projection until both agree with Postgres (Debezium and the workers catch up). */
+  async converged(timeoutMs = 90_000): Promise<VerifyReport[]> {
+    const admin = superuserClient(this.settings);
+    await admin.connect();
+    try {
+      const verifyAll = async () => Promise.all(PROJECTIONS.map((p) => verifyProjection(admin, this.schema, this.db, p)));
+      const clean = (reports: VerifyReport[]) => reports.every((r) => r.missing + r.unexpected + r.different === 0);
+      return await eventually(verifyAll, clean, timeoutMs);
+    } finally {
+      await admin.end();
+    }
+  }
 
   get db(): Db {
     return this.mongo.db(this.mongoDatabase);
@@ -88,6 +135,7 @@ export class ShopEnv {
 
   /** Removes everything the environment created, including the replication slot (which pins WAL). */
   async dispose(): Promise<void> {
+    for (const w of this.workers) await w.stop().catch(() => undefined);
     await this.connect.delete(this.connectorName).catch(() => undefined);
     const admin = superuserClient(this.settings);
     await admin.connect();
@@ -105,11 +153,11 @@ export class ShopEnv {
     } finally {
       await admin.end();
     }
-    const kafkaAdmin = createKafka(this.settings.kafkaBrokers, this.name, this.log).admin();
+    const kafkaAdmin = this.kafka.admin();
     await kafkaAdmin.connect();
     const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${this.topicPrefix}.`) || t.endsWith(`.${this.topicPrefix}`));
     if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics }).catch(() => undefined);
-    await kafkaAdmin.deleteGroups([this.groupId]).catch(() => undefined);
+    await kafkaAdmin.deleteGroups([...this.groups]).catch(() => undefined);
     await kafkaAdmin.disconnect();
     await this.mongo?.db(this.mongoDatabase).dropDatabase().catch(() => undefined);
     await this.mongo?.close();
@@ -122,7 +170,7 @@ export async function eventually<T>(probe: () => Promise<T>, done: (value: T) =>
   const deadline = Date.now() + timeoutMs;
   let last: T = await probe();
   while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)?.slice(0, 2000)}`);
     await sleep(200);
     last = await probe();
   }

@@ -5,15 +5,22 @@ import { SHOP } from '../../shop/defaults.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID]';
+const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
-  const { values } = parseCommandArgs(argv, { group: { type: 'string' } }, z.object({ group: z.string().min(1).default(SHOP.consumerGroup) }), USAGE);
-  const worker = await runWorker(
-    { topicPrefix: SHOP.topicPrefix, schema: SHOP.schema, groupId: values.group, mongoDatabase: loadSettings().mongoDatabase },
-    log,
+  const { values } = parseCommandArgs(
+    argv,
+    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' } },
+    z.object({
+      group: z.string().min(1).default(SHOP.consumerGroup),
+      schema: z.string().min(1).default(SHOP.schema),
+      'topic-prefix': z.string().min(1).default(SHOP.topicPrefix),
+      database: z.string().min(1).default(loadSettings().mongoDatabase),
+    }),
+    USAGE,
   );
+  const worker = await runWorker({ topicPrefix: values['topic-prefix'], schema: values.schema, groupId: values.group, mongoDatabase: values.database }, log);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

@@ -1,0 +1,123 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PROJECTIONS } from '../../projections/registry.js';
+import type { Settings } from '../config.js';
+import { createKafka } from '../kafka/client.js';
+import type { Logger } from '../logger.js';
+import { appPool } from '../postgres/clients.js';
+import { runLoad } from '../shop/load-generator.js';
+import type { StoredDoc } from '../store/documents.js';
+import { connectMongo } from '../store/mongo.js';
+import { superuserClient } from '../postgres/clients.js';
+import { verifyProjection } from '../verify/verify.js';
+import { runWorker } from '../worker/run-worker.js';
+import { BenchShop, groupLag } from './harness.js';
+
+export interface DrainReport {
+  changes: number;
+  records: number;
+  clientRate: number;
+  storeRate: number;
+  engineRate: number;
+  engineSeconds: number;
+  documents: number;
+  ratioToLowerCeiling: number;
+  verifyDifferences: number;
+  peakRssMiB: number;
+}
+
+/**
+ * One backlog, three measurements in one run: a no-op kafkajs consumer (C_client), raw unordered
+ * bulk upserts of the projected documents (C_store), and the projector draining the same topics.
+ */
+export async function drainBench(settings: Settings, log: Logger, changes: number, say: (line: string) => void): Promise<DrainReport> {
+  const shop = new BenchShop(settings, log);
+  const kafka = createKafka(settings.kafkaBrokers, 'cdc-bench', log);
+  say(`preparing ${shop.name}: seeding, connector, ${changes} changes`);
+  await shop.create({ customers: 2000, products: 500 });
+  const pool = appPool(settings, 4);
+  const load = await runLoad(pool, { schema: shop.name, changes, concurrency: 4 });
+  await pool.end();
+  const records = await shop.waitForQuietTopics(kafka);
+  say(`backlog: ${load.changes} row changes, ${records} Kafka records (with tombstones) in ${shop.topics().length} topics`);
+
+  // C_client: every record fetched and JSON-parsed, nothing else.
+  const clientGroup = `${shop.name}-noop`;
+  const noop = kafka.consumer({ groupId: clientGroup, maxBytesPerPartition: 1024 * 1024, maxBytes: 8 * 1024 * 1024 });
+  await noop.connect();
+  for (const topic of shop.topics()) await noop.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let clientStart = 0;
+  let clientEnd = 0;
+  await noop.run({
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch }) => {
+      if (clientStart === 0) clientStart = Date.now();
+      for (const m of batch.messages) if (m.value !== null) JSON.parse(m.value.toString('utf8'));
+      seen += batch.messages.length;
+      clientEnd = Date.now();
+    },
+  });
+  while (seen < records) await sleep(50);
+  await noop.disconnect();
+  const clientRate = records / ((clientEnd - clientStart) / 1000);
+  say(`C_client (no-op kafkajs consumer): ${Math.round(clientRate)} records/s`);
+
+  // The projector, from a cold start of its group, until its lag is zero.
+  const database = `${shop.name}_views`;
+  const groupId = `${shop.name}-projector`;
+  let peakRss = 0;
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+  const started = Date.now();
+  const worker = await runWorker({ topicPrefix: shop.name, schema: shop.name, groupId, mongoDatabase: database }, log);
+  while ((await groupLag(kafka, groupId, shop.topics())) > 0) await sleep(250);
+  const engineSeconds = (Date.now() - started) / 1000;
+  clearInterval(rssTimer);
+  const timings = [...worker.storeTimings()].sort(([, a], [, b]) => b.ms - a.ms);
+  await worker.stop();
+  const engineRate = records / engineSeconds;
+  say(`projector (order_views + customer_views): ${Math.round(engineRate)} records/s (${engineSeconds.toFixed(1)} s)`);
+  say('  where the store time went (operation: calls, documents, seconds):');
+  for (const [op, t] of timings) say(`    ${op.padEnd(32)} ${String(t.count).padStart(6)} ${String(t.docs).padStart(8)} ${(t.ms / 1000).toFixed(1).padStart(7)}`);
+
+  // C_store: the same final documents, upserted raw in unordered bulks of 500 into a scratch collection.
+  const mongo = await connectMongo(settings.mongoUrl);
+  const db = mongo.db(database);
+  const docs = await db.collection<StoredDoc>('order_views').find({}).toArray();
+  const scratch = db.collection<StoredDoc>('raw_upsert');
+  const storeStart = Date.now();
+  for (let i = 0; i < docs.length; i += 500) {
+    await scratch.bulkWrite(docs.slice(i, i + 500).map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })), { ordered: false });
+  }
+  const storeRate = docs.length / ((Date.now() - storeStart) / 1000);
+  say(`C_store (raw unordered bulk upserts of the ${docs.length} order_views documents): ${Math.round(storeRate)} docs/s`);
+
+  const admin = superuserClient(settings);
+  await admin.connect();
+  let differences = 0;
+  for (const p of PROJECTIONS) {
+    const r = await verifyProjection(admin, shop.name, db, p);
+    differences += r.missing + r.unexpected + r.different;
+  }
+  await admin.end();
+  await db.dropDatabase();
+  await mongo.close();
+  const kadmin = kafka.admin();
+  await kadmin.connect();
+  await kadmin.deleteTopics({ topics: (await kadmin.listTopics()).filter((t) => t.includes(shop.name)) }).catch(() => undefined);
+  await kadmin.deleteGroups([clientGroup, groupId]).catch(() => undefined);
+  await kadmin.disconnect();
+  await shop.dispose();
+  const lower = Math.min(clientRate, storeRate);
+  return {
+    changes: load.changes,
+    records,
+    clientRate,
+    storeRate,
+    engineRate,
+    engineSeconds,
+    documents: docs.length,
+    ratioToLowerCeiling: engineRate / lower,
+    verifyDifferences: differences,
+    peakRssMiB: Math.round(peakRss / 1024 / 1024),
+  };
+}

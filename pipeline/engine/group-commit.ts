@@ -1,0 +1,54 @@
+import type { RowChange } from '../../schemas/change.js';
+import type { ApplyStats } from './projector.js';
+
+interface Waiter {
+  changes: RowChange[];
+  resolve: (stats: ApplyStats) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit across partitions: batches that arrive while the store is busy are applied together
+ * in the next round. An order and its lines come from different topics, a customer's orders from
+ * many partitions; applied together they become one document write instead of several. Each
+ * caller learns when its own changes are durable and only then commits its offsets.
+ */
+export class GroupCommit {
+  private queue: Waiter[] = [];
+  private running = false;
+
+  constructor(
+    private readonly apply: (changes: RowChange[]) => Promise<ApplyStats>,
+    /** A round stops growing at this many changes: bounds its memory and its time. */
+    private readonly maxRoundChanges = 10_000,
+  ) {}
+
+  submit(changes: RowChange[]): Promise<ApplyStats> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ changes, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      let size = 0;
+      let take = 0;
+      while (take < this.queue.length && (take === 0 || size + (this.queue[take]?.changes.length ?? 0) <= this.maxRoundChanges)) {
+        size += this.queue[take]?.changes.length ?? 0;
+        take += 1;
+      }
+      const round = this.queue.splice(0, take);
+      try {
+        const stats = await this.apply(round.flatMap((w) => w.changes));
+        for (const w of round) w.resolve(stats);
+      } catch (err) {
+        for (const w of round) w.reject(err);
+      }
+    }
+    this.running = false;
+  }
+}
