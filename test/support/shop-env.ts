@@ -9,7 +9,7 @@ import { loadSettings, type Settings } from '../../pipeline/config.js';
 import { cdcTopic, createKafka } from '../../pipeline/kafka/client.js';
 import { createLogger, type Logger } from '../../pipeline/logger.js';
 import { appPool, superuserClient } from '../../pipeline/postgres/clients.js';
-import { groupLag } from '../../pipeline/bench/harness.js';
+import { groupLag, messageCount } from '../../pipeline/bench/harness.js';
 import { PROJECTIONS } from '../../projections/registry.js';
 import { seedShop } from '../../pipeline/shop/load-generator.js';
 import { verifyProjection } from '../../pipeline/verify/verify.js';
@@ -65,6 +65,11 @@ export class ShopEnv {
 
   topics(tables: readonly string[] = CAPTURED_TABLES): string[] {
     return tables.map((t) => this.topic(t));
+  }
+
+  /** Waits until Debezium has written at least `records` records to a table's topic. */
+  async published(table: string, records: number): Promise<void> {
+    await eventually(() => messageCount(this.kafka, [this.topic(table)]), (n) => n >= records);
   }
 
   /** Waits until the group has consumed everything now in the given topics. */
