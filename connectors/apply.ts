@@ -31,6 +31,25 @@ export function loadConnectorFile(path: string): ConnectorFile {
   return parseConnectorFile(readFileSync(path, 'utf8'), path);
 }
 
+/**
+ * The shipped source connector pointed at another shop schema, with its own slot, publication and
+ * topic prefix: what tests and benchmarks run, so the config under test is the one that ships.
+ */
+export function connectorForSchema(opts: { name: string; schema: string; topicPrefix: string; slot: string; publication: string; tables: readonly string[]; overrides?: Record<string, string> }): ConnectorFile {
+  const base = loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
+  return {
+    name: opts.name,
+    config: {
+      ...base.config,
+      'topic.prefix': opts.topicPrefix,
+      'slot.name': opts.slot,
+      'publication.name': opts.publication,
+      'table.include.list': opts.tables.map((t) => `${opts.schema}.${t}`).join(','),
+      ...opts.overrides,
+    },
+  };
+}
+
 /** topic.creation.default.<x> keys that are topic-level configs, passed on as <x>. */
 const TOPIC_CONFIG_KEYS = ['cleanup.policy', 'delete.retention.ms', 'retention.ms', 'compression.type'];
 

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
-import { applyConnectorWithTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile } from '../../connectors/apply.js';
+import { applyConnectorWithTopics, connectorForSchema } from '../../connectors/apply.js';
 import { ConnectClient } from '../../connectors/connect-client.js';
 import type { Settings } from '../config.js';
 import { cdcTopic } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
 import { appPool, superuserClient } from '../postgres/clients.js';
 import { seedShop } from '../shop/load-generator.js';
+import { dropSlotWhenInactive } from '../postgres/slots.js';
 import { CAPTURED_TABLES, dropShop, migrateShop } from '../shop/migrate.js';
 
 /** A private shop (schema, publication, slot, connector, topics) for one benchmark run. */
@@ -36,20 +37,15 @@ export class BenchShop {
     const client = await pool.connect();
     await seedShop(client, this.name, seed).finally(() => client.release());
     await pool.end();
-    const base = loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
-    await applyConnectorWithTopics(
-      {
-        name: this.connector,
-        config: {
-          ...base.config,
-          'topic.prefix': this.name,
-          'slot.name': `${this.name}_slot`,
-          'publication.name': `${this.name}_pub`,
-          'table.include.list': CAPTURED_TABLES.map((t) => `${this.name}.${t}`).join(','),
-        },
-      },
-      this.log,
-    );
+    const connector = connectorForSchema({
+      name: this.connector,
+      schema: this.name,
+      topicPrefix: this.name,
+      slot: `${this.name}_slot`,
+      publication: `${this.name}_pub`,
+      tables: CAPTURED_TABLES,
+    });
+    await applyConnectorWithTopics(connector, this.log);
   }
 
   /** Waits until Debezium has stopped adding to the topics (the backlog is complete). */
@@ -74,15 +70,7 @@ export class BenchShop {
     await new ConnectClient(this.settings.connectUrl).delete(this.connector).catch(() => undefined);
     const admin = superuserClient(this.settings);
     await admin.connect();
-    for (let i = 0; i < 40; i++) {
-      const slot = await admin.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [`${this.name}_slot`]);
-      if (slot.rowCount === 0) break;
-      if (slot.rows[0]?.active === false) {
-        await admin.query('SELECT pg_drop_replication_slot($1)', [`${this.name}_slot`]);
-        break;
-      }
-      await sleep(250);
-    }
+    await dropSlotWhenInactive(admin, `${this.name}_slot`);
     await dropShop(admin, this.name, `${this.name}_pub`);
     await admin.end();
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db, MongoClient } from 'mongodb';
 import type pg from 'pg';
-import { applyConnectorWithTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile } from '../../connectors/apply.js';
+import { applyConnectorWithTopics, connectorForSchema } from '../../connectors/apply.js';
 import type { ConnectorFile } from '../../connectors/config-schema.js';
 import { ConnectClient } from '../../connectors/connect-client.js';
 import { loadSettings, type Settings } from '../../pipeline/config.js';
@@ -15,6 +15,7 @@ import { seedShop } from '../../pipeline/shop/load-generator.js';
 import { verifyProjection } from '../../pipeline/verify/verify.js';
 import type { VerifyReport } from '../../pipeline/verify/compare.js';
 import { runWorker, type RunningWorker, type WorkerTarget } from '../../pipeline/worker/run-worker.js';
+import { dropSlotWhenInactive } from '../../pipeline/postgres/slots.js';
 import { CAPTURED_TABLES, dropShop, migrateShop } from '../../pipeline/shop/migrate.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
 
@@ -100,20 +101,15 @@ export class ShopEnv {
 
   /** The shipped connector file, pointed at this environment's schema, slot, publication, topics. */
   connectorFile(overrides: Record<string, string> = {}): ConnectorFile {
-    const base = loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
-    return {
+    return connectorForSchema({
       name: this.connectorName,
-      config: {
-        ...base.config,
-        'topic.prefix': this.topicPrefix,
-        'slot.name': this.slot,
-        'publication.name': this.publication,
-        'table.include.list': CAPTURED_TABLES.map((t) => `${this.schema}.${t}`).join(','),
-        'topic.creation.default.partitions': '3',
-        'heartbeat.interval.ms': '1000',
-        ...overrides,
-      },
-    };
+      schema: this.schema,
+      topicPrefix: this.topicPrefix,
+      slot: this.slot,
+      publication: this.publication,
+      tables: CAPTURED_TABLES,
+      overrides: { 'topic.creation.default.partitions': '3', 'heartbeat.interval.ms': '1000', ...overrides },
+    });
   }
 
   async createSchema(seed = { customers: 5, products: 5 }): Promise<void> {
@@ -145,15 +141,7 @@ export class ShopEnv {
     const admin = superuserClient(this.settings);
     await admin.connect();
     try {
-      for (let i = 0; i < 40; i++) {
-        const slot = await admin.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
-        if (slot.rowCount === 0) break;
-        if (slot.rows[0]?.active === false) {
-          await admin.query('SELECT pg_drop_replication_slot($1)', [this.slot]);
-          break;
-        }
-        await sleep(250);
-      }
+      await dropSlotWhenInactive(admin, this.slot);
       await dropShop(admin, this.schema, this.publication);
     } finally {
       await admin.end();
