@@ -1,0 +1,91 @@
+import { PipelineError } from '../../pipeline/errors.js';
+import { GroupCommit } from '../../pipeline/engine/group-commit.js';
+import { isRetriable, withRetry } from '../../pipeline/engine/retry.js';
+import type { RowChange } from '../../schemas/change.js';
+
+describe('retrying store failures', () => {
+  test('a retriable failure is retried until it succeeds, with a call between attempts', async () => {
+    let calls = 0;
+    const between: number[] = [];
+    const result = await withRetry(
+      async () => {
+        calls += 1;
+        if (calls < 3) throw new PipelineError('STORE_WRITE_FAILED', 'store down', { retriable: true });
+        return 'written';
+      },
+      { initialMs: 1, maxMs: 2, beforeRetry: async (attempt) => void between.push(attempt) },
+    );
+    expect(result).toBe('written');
+    expect(calls).toBe(3);
+    expect(between).toEqual([1, 2]);
+  });
+
+  test('a failure that is not retriable is thrown at once', async () => {
+    let calls = 0;
+    const failing = withRetry(async () => {
+      calls += 1;
+      throw new PipelineError('EVENT_INVALID', 'bad');
+    });
+    await expect(failing).rejects.toThrow('bad');
+    expect(calls).toBe(1);
+    expect(isRetriable(new Error('x'))).toBe(false);
+  });
+
+  test('retrying stops when the worker is stopping, so nothing is committed past the failure', async () => {
+    let stopping = false;
+    const failing = withRetry(
+      async () => {
+        stopping = true;
+        throw new PipelineError('STORE_WRITE_FAILED', 'store down', { retriable: true });
+      },
+      { initialMs: 1, shouldStop: () => stopping },
+    );
+    await expect(failing).rejects.toThrow('store down');
+  });
+});
+
+describe('group commit', () => {
+  const change = (id: number): RowChange => ({ table: 'orders', id: String(id), op: 'upsert', row: { id }, before: null, unavailable: [], position: id, txId: null, sourceTsMs: 0, snapshot: false });
+
+  test('batches submitted while a round runs are applied together in the next round', async () => {
+    const rounds: number[][] = [];
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    const group = new GroupCommit(async (changes) => {
+      rounds.push(changes.map((c) => Number(c.id)));
+      if (rounds.length === 1) await first;
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
+    });
+    const a = group.submit([change(1)]);
+    await new Promise((r) => setImmediate(r));
+    const b = group.submit([change(2)]);
+    const c = group.submit([change(3), change(4)]);
+    release();
+    await Promise.all([a, b, c]);
+    expect(rounds).toEqual([[1], [2, 3, 4]]);
+  });
+
+  test('a failed round fails every batch in it, so none of them commits', async () => {
+    const group = new GroupCommit(async () => {
+      throw new Error('store down');
+    });
+    await expect(Promise.all([group.submit([change(1)]), group.submit([change(2)])])).rejects.toThrow('store down');
+  });
+
+  test('a round stops growing at its size limit', async () => {
+    const sizes: number[] = [];
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    const group = new GroupCommit(async (changes) => {
+      sizes.push(changes.length);
+      if (sizes.length === 1) await first;
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
+    }, 3);
+    const pending = [group.submit([change(0)])];
+    await new Promise((r) => setImmediate(r));
+    for (let i = 1; i <= 5; i++) pending.push(group.submit([change(i)]));
+    release();
+    await Promise.all(pending);
+    expect(sizes).toEqual([1, 3, 2]);
+  });
+});
