@@ -23,6 +23,8 @@ export interface WorkerTarget {
   schema: string;
   groupId: string;
   mongoDatabase: string;
+  /** Another store than MONGO_URL's. */
+  mongoUrl?: string;
   projections?: readonly Projection[];
   /** Consume only these tables' topics (default: every table the projections read). */
   tables?: string[];
@@ -35,7 +37,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const settings = loadSettings();
   const projections = target.projections ?? PROJECTIONS;
   const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${target.groupId}`, log);
-  const mongo = await connectMongo(settings.mongoUrl);
+  const mongo = await connectMongo(target.mongoUrl ?? settings.mongoUrl);
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
   await store.ensureIndexes(storeCollections(projections));
   const projector = new Projector(store, projections);

@@ -39,6 +39,9 @@ export class ShopEnv {
   readonly groupId = `${this.name}-group`;
   readonly mongoDatabase = this.name;
   readonly settings: Settings = loadSettings();
+
+  /** `mongoUrl`: run this environment's projections on another store than the stack's. */
+  constructor(readonly mongoUrl: string = loadSettings().mongoUrl) {}
   readonly log: Logger = createLogger(this.name, process.env['LOG_LEVEL'] ?? 'warn');
   readonly connect = new ConnectClient(this.settings.connectUrl);
   pool!: pg.Pool;
@@ -49,7 +52,7 @@ export class ShopEnv {
 
   /** A projector worker on this environment; stopped by dispose() if the test does not. */
   async startWorker(overrides: Partial<WorkerTarget> = {}): Promise<RunningWorker> {
-    const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, ...overrides };
+    const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, mongoUrl: this.mongoUrl, ...overrides };
     this.groups.add(target.groupId);
     const worker = await runWorker(target, this.log);
     let stopped = false;
@@ -123,7 +126,7 @@ export class ShopEnv {
     this.pool = appPool(this.settings, 4);
     const client = await this.pool.connect();
     await seedShop(client, this.schema, seed).finally(() => client.release());
-    this.mongo = await connectMongo(this.settings.mongoUrl);
+    this.mongo = await connectMongo(this.mongoUrl);
   }
 
   async startConnector(overrides: Record<string, string> = {}): Promise<void> {
