@@ -16,8 +16,10 @@ export interface ConsumeOptions {
   log: Logger;
   /** Partitions processed at once by this worker. */
   concurrency: number;
-  /** Changes applied per store round; a long batch is cut into chunks, committed one by one. */
+  /** A long batch is cut into chunks of this many records, submitted and committed one by one. */
   chunkSize: number;
+  /** A store round stops growing at this many changes (GroupCommit). */
+  maxRoundChanges: number;
   fromBeginning?: boolean;
 }
 
@@ -32,13 +34,15 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
   opts.consumer.on(opts.consumer.events.STOP, () => {
     stopping = true;
   });
-  const group = new GroupCommit((changes) =>
-    withRetry(() => opts.projector.apply(changes), {
-      shouldStop: () => stopping,
-      beforeRetry: async (attempt, delayMs, err) => {
-        opts.log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
-      },
-    }),
+  const group = new GroupCommit(
+    (changes) =>
+      withRetry(() => opts.projector.apply(changes), {
+        shouldStop: () => stopping,
+        beforeRetry: async (attempt, delayMs, err) => {
+          opts.log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
+        },
+      }),
+    opts.maxRoundChanges,
   );
   for (const topic of opts.topics) await opts.consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
   await opts.consumer.run({

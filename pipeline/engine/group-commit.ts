@@ -20,7 +20,7 @@ export class GroupCommit {
   constructor(
     private readonly apply: (changes: RowChange[]) => Promise<ApplyStats>,
     /** A round stops growing at this many changes: bounds its memory and its time. */
-    private readonly maxRoundChanges = 10_000,
+    private readonly maxRoundChanges: number,
   ) {}
 
   submit(changes: RowChange[]): Promise<ApplyStats> {

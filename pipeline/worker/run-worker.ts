@@ -30,6 +30,7 @@ export interface WorkerTarget {
   tables?: string[];
   concurrency?: number;
   chunkSize?: number;
+  maxRoundChanges?: number;
 }
 
 /** Wires Kafka, the store and the projector together for the shop's projections. */
@@ -75,6 +76,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     log,
     concurrency: target.concurrency ?? 24,
     chunkSize: target.chunkSize ?? 2000,
+    maxRoundChanges: target.maxRoundChanges ?? 10_000,
   });
   log.info({ topics, projections: projections.map((p) => p.name), event: 'worker_started' }, 'projector running');
   return {

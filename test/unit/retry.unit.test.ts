@@ -55,7 +55,7 @@ describe('group commit', () => {
       rounds.push(changes.map((c) => Number(c.id)));
       if (rounds.length === 1) await first;
       return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
-    });
+    }, 100);
     const a = group.submit([change(1)]);
     await new Promise((r) => setImmediate(r));
     const b = group.submit([change(2)]);
@@ -68,7 +68,7 @@ describe('group commit', () => {
   test('a failed round fails every batch in it, so none of them commits', async () => {
     const group = new GroupCommit(async () => {
       throw new Error('store down');
-    });
+    }, 100);
     await expect(Promise.all([group.submit([change(1)]), group.submit([change(2)])])).rejects.toThrow('store down');
   });
 
