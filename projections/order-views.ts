@@ -109,7 +109,7 @@ export const orderViews: Projection = {
     return view;
   },
 
-  derive(id, rendered) {
+  derive(_id, rendered) {
     // customer_views counts an order under the customer it belongs to now; the engine sends a
     // removal to every customer the order was counted under before.
     if (rendered === null) return [];
