@@ -62,7 +62,11 @@ export interface Projection {
   referencesOf(state: DocState): string[];
   /** The public document, or null while it should not be visible (no owning row, or deleted). */
   render(id: DocId, state: DocState): Row | null;
-  /** What this document contributes to documents of other projections, from its rendering. */
+  /**
+   * What this document contributes to documents of other projections, from its rendering. It must
+   * depend on the document's own slots only, not on embedded copies: the engine does not re-derive
+   * after a fan-out.
+   */
   derive?(id: DocId, rendered: Row | null): DerivedContribution[];
 }
 

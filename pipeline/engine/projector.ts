@@ -71,7 +71,10 @@ export class Projector {
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys));
-      const lost = await this.write(projection, writes, stats, derived);
+      // What a document derives comes from its own slots, never from embedded copies, so a fan-out
+      // write derives nothing new: the contribution sent at the previous revision still holds
+      // (and if a crash lost it, the redelivery of that revision's round sends it again).
+      const lost = await this.write(projection, writes, stats, derived, false);
       stats.fannedOut += writes.length - lost.size;
       // The losers were changed by someone else meanwhile: read them again and re-apply.
       const losers = writes.filter((w) => lost.has(String(w.write.id))).map((w) => w.write.id);
@@ -145,7 +148,7 @@ export class Projector {
    * Compare-and-set writes; derived contributions are queued only for the writes that won, at the
    * revision they wrote (a lost write's revision belongs to its winner). Returns the losers' ids.
    */
-  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived): Promise<Set<string>> {
+  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived, emitDerived = true): Promise<Set<string>> {
     const lost = new Set((await this.store.casWrite(projection.collection, writes.map((w) => w.write))).map(String));
     for (const w of writes) {
       if (!lost.has(String(w.write.id))) this.queueDerived(projection, w.write.id, w.write.doc._rev, w.write.doc._state, w.targets, derived);
