@@ -21,6 +21,8 @@ export interface ConsumeOptions {
   /** A store round stops growing at this many changes (GroupCommit). */
   maxRoundChanges: number;
   fromBeginning?: boolean;
+  /** True once the worker is shutting down: a store retry loop then gives up instead of waiting. */
+  isStopping: () => boolean;
 }
 
 /**
@@ -30,14 +32,11 @@ export interface ConsumeOptions {
  * an outage re-delivers instead of losing; the projector makes the re-delivery harmless.
  */
 export async function runConsumer(opts: ConsumeOptions): Promise<void> {
-  let stopping = false;
-  opts.consumer.on(opts.consumer.events.STOP, () => {
-    stopping = true;
-  });
   const group = new GroupCommit(
     (changes) =>
       withRetry(() => opts.projector.apply(changes), {
-        shouldStop: () => stopping,
+        // Giving up leaves the round's offsets uncommitted: the next worker re-reads them.
+        shouldStop: opts.isStopping,
         beforeRetry: async (attempt, delayMs, err) => {
           opts.log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
         },
@@ -74,6 +73,11 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
         await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason });
         log.warn({ offset: message.offset, reason: decoded.reason, event: 'dead_lettered' }, 'event parked in the dead-letter topic');
       }
+    }
+    if (changes.length === 0) {
+      const last = chunk[chunk.length - 1];
+      if (last !== undefined) payload.resolveOffset(last.offset);
+      continue;
     }
     const started = Date.now();
     // Keep the group membership alive while the changes wait for, or sit in, a store round.

@@ -67,7 +67,9 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     maxBytes: 16 * 1024 * 1024,
   });
   await consumer.connect();
+  let stopping = false;
   await runConsumer({
+    isStopping: () => stopping,
     consumer,
     producer,
     projector,
@@ -82,6 +84,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   return {
     storeTimings: () => store.timings,
     async stop() {
+      stopping = true;
       await consumer.disconnect();
       await producer.disconnect();
       await mongo.close();
