@@ -27,6 +27,10 @@ function keep(row: Row | null | undefined, columns: string[]): Row {
   return Object.fromEntries(columns.filter((c) => c in row).map((c) => [c, row[c]]));
 }
 
+function newKeys(doc: StoredDoc, previousKeys: string[]): string[] {
+  return doc._refKeys.filter((key) => !previousKeys.includes(key));
+}
+
 export function splitKey(key: string): { table: string; id: string } {
   const at = key.indexOf(':');
   return { table: key.slice(0, at), id: key.slice(at + 1) };
@@ -44,7 +48,8 @@ function refSlot(change: RowChange, fields: readonly string[], held: Row | null 
  * Rows other documents embed (customers, products). The protocol that keeps every embedded copy
  * fresh, argued in docs/ARCHITECTURE.md:
  *   a row change:     write the row to `_ref_<table>`, then read `_refidx` and update every document listed;
- *   a document write: write the document and add it to `_refidx`, then read the rows it embeds again.
+ *   a document write: add it to `_refidx` under the rows it starts to embed, write it, then read
+ *                     those rows again.
  * Whichever side goes second sees the other's write.
  */
 export class References {
@@ -89,8 +94,8 @@ export class References {
    */
   async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[]): Promise<StoredDoc[]> {
     const byKey = new Map(changes.map((c) => [slotKey(c.table, c.id), c]));
-    const listed = ids === undefined ? await this.store.referencingDocs(projection.collection, [...byKey.keys()]) : new Map<string, DocId[]>();
-    const targets = ids ?? [...new Set([...listed.values()].flat())];
+    // Entries are never removed: a listed document that no longer embeds the row is skipped here.
+    const targets = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, [...byKey.keys()])).values()].flat())];
     const docs = await this.store.fetch(projection.collection, targets);
     const changed: StoredDoc[] = [];
     for (const doc of docs.values()) {
@@ -102,26 +107,24 @@ export class References {
       }
       if (touched) changed.push(doc);
     }
-    // Documents that stopped embedding a row are dropped from its index entry (lazily, here).
-    for (const [key, listedIds] of listed) {
-      const gone = listedIds.filter((id) => {
-        const doc = docs.get(String(id));
-        return doc !== undefined && !doc._refKeys.includes(key);
-      });
-      await this.store.removeReferences(projection.collection, key, gone);
-    }
     return changed;
   }
 
-  /** Fills each state with the newest stored copy of every row it references (one read per table). */
-  async embed(projection: Projection, states: { state: DocState; changed: boolean }[]): Promise<void> {
-    const needs = states.map((s) => projection.referencesOf(s.state));
-    states.forEach((s, i) => {
-      if (pruneReferences(s.state, needs[i] ?? [])) s.changed = true;
+  /**
+   * Fills each state with the stored copy of every row it starts to embed. A row it already embeds
+   * is not read again: the document is in `_refidx` for it, so a newer version reaches it by
+   * fan-out (and a fan-out write between our read and our write makes our write lose).
+   * `refresh` documents were found outdated right after a write: all their rows are read again.
+   */
+  async embed(projection: Projection, states: { state: DocState; changed: boolean; refresh: boolean }[]): Promise<void> {
+    const missing = states.map((s) => {
+      const needs = projection.referencesOf(s.state);
+      if (pruneReferences(s.state, needs)) s.changed = true;
+      return s.refresh ? needs : needs.filter((key) => !(key in s.state.refs));
     });
-    const refs = await this.readAll(needs.flat());
+    const refs = await this.readAll(missing.flat());
     states.forEach((s, i) => {
-      for (const key of needs[i] ?? []) {
+      for (const key of missing[i] ?? []) {
         const ref = refs.get(key);
         if (ref !== undefined && applyReference(s.state, key, { pos: ref.pos, row: ref.row })) s.changed = true;
       }
@@ -129,19 +132,27 @@ export class References {
   }
 
   /**
-   * Step two for document writes: list the written documents under the rows they embed, then
-   * read those rows again. Returns the ids of documents whose copy is already outdated.
+   * Step one for document writes, before the write itself: list each document under the rows it
+   * starts to embed. Index first, so a crash can never leave a written document unlisted (a
+   * listed document that was not written is only a wasted read for a later fan-out).
    */
-  async afterWrite(projection: Projection, written: { doc: StoredDoc; previousKeys: string[] }[]): Promise<Set<string>> {
+  async indexNewReferences(projection: Projection, writes: { doc: StoredDoc; previousKeys: string[] }[]): Promise<void> {
     const added = new Map<string, DocId[]>();
-    for (const { doc, previousKeys } of written) {
-      for (const key of doc._refKeys) if (!previousKeys.includes(key)) added.set(key, [...(added.get(key) ?? []), doc._id]);
+    for (const { doc, previousKeys } of writes) {
+      for (const key of newKeys(doc, previousKeys)) added.set(key, [...(added.get(key) ?? []), doc._id]);
     }
     await this.store.addReferences(projection.collection, added);
-    const refs = await this.readAll(written.flatMap((w) => w.doc._refKeys));
+  }
+
+  /**
+   * Step two for document writes: read again the rows a written document started to embed, and
+   * return the ids of documents whose copy is already outdated (the row changed while we wrote).
+   */
+  async outdatedAfterWrite(written: { doc: StoredDoc; previousKeys: string[] }[]): Promise<Set<string>> {
+    const refs = await this.readAll(written.flatMap((w) => newKeys(w.doc, w.previousKeys)));
     const stale = new Set<string>();
-    for (const { doc } of written) {
-      for (const key of doc._refKeys) {
+    for (const { doc, previousKeys } of written) {
+      for (const key of newKeys(doc, previousKeys)) {
         const ref = refs.get(key);
         const held = doc._state.refs[key];
         if (ref !== undefined && (held === undefined || held.pos < ref.pos)) stale.add(String(doc._id));

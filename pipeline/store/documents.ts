@@ -118,16 +118,6 @@ export class DocumentStore {
     }
   }
 
-  /** Forgets documents that no longer embed a row (found stale during a fan-out). */
-  async removeReferences(collection: string, key: string, ids: DocId[]): Promise<void> {
-    if (ids.length === 0) return;
-    try {
-      await this.refIndex(collection).updateOne({ _id: key }, { $pullAll: { docs: ids } });
-    } catch (cause) {
-      throw storeError(`writing _refidx_${collection} failed`, cause);
-    }
-  }
-
   /**
    * Writes documents as unordered compare-and-sets on `_rev`. A document changed by someone else
    * since it was read makes the filter miss; the upsert then collides with the existing `_id`
