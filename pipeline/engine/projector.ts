@@ -94,18 +94,18 @@ export class Projector {
       entry.items.push(c);
       byDoc.set(String(c.docId), entry);
     }
-    let pending = [...byDoc.values()].map((d) => ({ ...d, refresh: false }));
+    let pending = [...byDoc.values()];
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
         throw new PipelineError('STORE_WRITE_FAILED', `${pending.length} documents of ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       }
       const docs = await this.store.fetch(projection.collection, pending.map((p) => p.id));
-      const states = pending.map(({ id, items, refresh }) => {
+      const states = pending.map(({ id, items }) => {
         const doc = docs.get(String(id));
         const state = doc?._state ?? emptyState();
         let changed = doc === undefined;
         for (const c of items) changed = applyContribution(state, c) || changed;
-        return { id, rev: doc?._rev ?? 0, state, changed, refresh, previousKeys: doc?._refKeys ?? [] };
+        return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
       await yieldToEventLoop();
       await this.references.embed(projection, states);
@@ -122,7 +122,7 @@ export class Projector {
       const written = writes.filter((w) => !lost.has(String(w.write.id)));
       const outdated = await this.references.outdatedAfterWrite(written.map((w) => ({ doc: w.write.doc, previousKeys: w.previousKeys })));
       // Contributions already applied are no-ops when these are folded again.
-      pending = pending.filter((p) => lost.has(String(p.id)) || outdated.has(String(p.id))).map((p) => ({ ...p, refresh: p.refresh || outdated.has(String(p.id)) }));
+      pending = pending.filter((p) => lost.has(String(p.id)) || outdated.has(String(p.id)));
     }
   }
 

@@ -111,20 +111,19 @@ export class References {
   }
 
   /**
-   * Fills each state with the stored copy of every row it starts to embed. A row it already embeds
-   * is not read again: the document is in `_refidx` for it, so a newer version reaches it by
-   * fan-out (and a fan-out write between our read and our write makes our write lose).
-   * `refresh` documents were found outdated right after a write: all their rows are read again.
+   * Fills each state with the newest stored copy of every row it embeds (one read per table).
+   * Rows it already embeds would also reach it by fan-out; refreshing them here as well costs a
+   * read but spares a later fan-out write (measured: fewer writes on a backlog).
    */
-  async embed(projection: Projection, states: { state: DocState; changed: boolean; refresh: boolean }[]): Promise<void> {
-    const missing = states.map((s) => {
-      const needs = projection.referencesOf(s.state);
-      if (pruneReferences(s.state, needs)) s.changed = true;
-      return s.refresh ? needs : needs.filter((key) => !(key in s.state.refs));
+  async embed(projection: Projection, states: { state: DocState; changed: boolean }[]): Promise<void> {
+    const needs = states.map((s) => {
+      const keys = projection.referencesOf(s.state);
+      if (pruneReferences(s.state, keys)) s.changed = true;
+      return keys;
     });
-    const refs = await this.readAll(missing.flat());
+    const refs = await this.readAll(needs.flat());
     states.forEach((s, i) => {
-      for (const key of missing[i] ?? []) {
+      for (const key of needs[i] ?? []) {
         const ref = refs.get(key);
         if (ref !== undefined && applyReference(s.state, key, { pos: ref.pos, row: ref.row })) s.changed = true;
       }
