@@ -10,7 +10,8 @@ import { connectMongo } from '../store/mongo.js';
 import { superuserClient } from '../postgres/clients.js';
 import { verifyProjection } from '../verify/verify.js';
 import { runWorker } from '../worker/run-worker.js';
-import { BenchShop, groupLag } from './harness.js';
+import { groupLag } from '../kafka/lag.js';
+import { BenchShop } from './harness.js';
 
 export interface DrainReport {
   changes: number;

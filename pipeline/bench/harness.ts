@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
+import { messageCount } from '../kafka/lag.js';
 import { applyConnectorWithTopics, connectorForSchema } from '../../connectors/apply.js';
 import { ConnectClient } from '../../connectors/connect-client.js';
 import type { Settings } from '../config.js';
@@ -73,38 +74,5 @@ export class BenchShop {
     await dropSlotWhenInactive(admin, `${this.name}_slot`);
     await dropShop(admin, this.name, `${this.name}_pub`);
     await admin.end();
-  }
-}
-
-/** Records in the topics (end minus start offsets). */
-export async function messageCount(kafka: Kafka, topics: string[]): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    let total = 0;
-    for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) total += Number(p.high) - Number(p.low);
-    return total;
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Records a consumer group has not consumed yet across the topics. */
-export async function groupLag(kafka: Kafka, groupId: string, topics: string[]): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    let lag = 0;
-    for (const topic of topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
-      for (const p of ends) {
-        const done = Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1);
-        lag += Number(p.high) - (done < 0 ? Number(p.low) : done);
-      }
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
   }
 }

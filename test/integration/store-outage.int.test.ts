@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { groupLag } from '../../pipeline/bench/harness.js';
+import { groupLag } from '../../pipeline/kafka/lag.js';
 import { loadSettings, PROJECT_ROOT } from '../../pipeline/config.js';
 import { ShopEnv } from '../support/shop-env.js';
 

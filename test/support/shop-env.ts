@@ -9,7 +9,7 @@ import { loadSettings, type Settings } from '../../pipeline/config.js';
 import { cdcTopic, createKafka } from '../../pipeline/kafka/client.js';
 import { createLogger, type Logger } from '../../pipeline/logger.js';
 import { appPool, superuserClient } from '../../pipeline/postgres/clients.js';
-import { groupLag, messageCount } from '../../pipeline/bench/harness.js';
+import { groupLag, messageCount } from '../../pipeline/kafka/lag.js';
 import { PROJECTIONS } from '../../projections/registry.js';
 import { seedShop } from '../../pipeline/shop/load-generator.js';
 import { verifyProjection } from '../../pipeline/verify/verify.js';
