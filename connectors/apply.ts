@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSettings, PROJECT_ROOT } from '../pipeline/config.js';
+import { EVENT_AGGREGATES, eventTopic } from '../schemas/events/registry.js';
 import { createKafka } from '../pipeline/kafka/client.js';
 import { ensureTopics, type TopicSpec } from '../pipeline/kafka/topics.js';
 import { PipelineError } from '../pipeline/errors.js';
@@ -37,6 +38,12 @@ export function loadConnectorFile(path: string): ConnectorFile {
  */
 export function connectorForSchema(opts: { name: string; schema: string; topicPrefix: string; slot: string; publication: string; tables: readonly string[]; overrides?: Record<string, string> }): ConnectorFile {
   const base = loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
+  const prefix = escapeRegex(opts.topicPrefix);
+  // Keys that name topics, retargeted when the file has them (the outbox router and its topics).
+  const retargeted: Record<string, string> = {};
+  if (base.config['predicates.isOutbox.pattern'] !== undefined) retargeted['predicates.isOutbox.pattern'] = `${prefix}\\.${escapeRegex(opts.schema)}\\.outbox`;
+  if (base.config['transforms.outbox.route.topic.replacement'] !== undefined) retargeted['transforms.outbox.route.topic.replacement'] = eventTopic(opts.topicPrefix, '${routedByValue}');
+  if (base.config['topic.creation.events.include'] !== undefined) retargeted['topic.creation.events.include'] = `${prefix}\\.events\\..*`;
   return {
     name: opts.name,
     config: {
@@ -45,9 +52,14 @@ export function connectorForSchema(opts: { name: string; schema: string; topicPr
       'slot.name': opts.slot,
       'publication.name': opts.publication,
       'table.include.list': opts.tables.map((t) => `${opts.schema}.${t}`).join(','),
+      ...retargeted,
       ...opts.overrides,
     },
   };
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** topic.creation.default.<x> keys that are topic-level configs, passed on as <x>. */
@@ -58,18 +70,28 @@ const TOPIC_CONFIG_KEYS = ['cleanup.policy', 'delete.retention.ms', 'retention.m
  * Debezium creates a table's topic only at the table's first event; creating them up front lets
  * consumers subscribe to an empty table's topic. Regex entries in table.include.list are skipped.
  */
-export function connectorTopics(file: ConnectorFile): TopicSpec[] {
+export function connectorTopics(file: ConnectorFile, aggregateTypes: readonly string[] = EVENT_AGGREGATES): TopicSpec[] {
   const c = file.config;
   const prefix = c['topic.prefix'];
   const tables = (c['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter((t) => /^[\w]+\.[\w]+$/.test(t));
   if (prefix === undefined) return [];
-  const partitions = c['topic.creation.default.partitions'];
-  const configEntries = TOPIC_CONFIG_KEYS.flatMap((k) => {
-    const value = c[`topic.creation.default.${k}`];
-    return value === undefined ? [] : [{ name: k, value }];
-  });
-  return tables.map((t) => ({ topic: `${prefix}.${t}`, ...(partitions === undefined ? {} : { numPartitions: Number(partitions) }), configEntries }));
+  const spec = (group: string, topic: string): TopicSpec => {
+    const partitions = c[`topic.creation.${group}.partitions`] ?? c['topic.creation.default.partitions'];
+    const configEntries = TOPIC_CONFIG_KEYS.flatMap((k) => {
+      const value = c[`topic.creation.${group}.${k}`];
+      return value === undefined ? [] : [{ name: k, value }];
+    });
+    return { topic, ...(partitions === undefined ? {} : { numPartitions: Number(partitions) }), configEntries };
+  };
+  const outbox = c['transforms.outbox.type'] === undefined ? undefined : new RegExp(`^${c['predicates.isOutbox.pattern'] ?? '$^'}$`);
+  // The outbox's own topic never receives a record: the router sends every one elsewhere.
+  const rows = tables.map((t) => `${prefix}.${t}`).filter((topic) => outbox === undefined || !outbox.test(topic)).map((topic) => spec('default', topic));
+  // Outbox events: the router's topics, created with the "events" group's settings (not compacted:
+  // an event is a fact, and a later event of the same order must not erase it).
+  const routed = c['transforms.outbox.route.topic.replacement'] === undefined ? [] : aggregateTypes.map((a) => spec('events', eventTopic(prefix, a)));
+  return [...rows, ...routed];
 }
+
 
 /** Creates the connector's topics, then applies it: what `cdc connectors apply` does. */
 export async function applyConnectorWithTopics(file: ConnectorFile, log: Logger): Promise<ConnectorStatus> {

@@ -18,8 +18,11 @@ export const DEBEZIUM_POSTGRES_KEYS = [
   'topic.creation.default.partitions', 'topic.creation.default.replication.factor',
   'topic.creation.default.cleanup.policy', 'topic.creation.default.delete.retention.ms',
   'topic.creation.default.retention.ms', 'topic.creation.default.compression.type',
-  'transforms', 'errors.tolerance', 'errors.log.enable',
+  'transforms', 'predicates', 'topic.creation.groups', 'errors.tolerance', 'errors.log.enable',
 ] as const;
+
+/** What a topic.creation.<group>.* key may set, for a group named in topic.creation.groups. */
+const TOPIC_GROUP_SETTINGS = ['include', 'exclude', 'partitions', 'replication.factor', 'cleanup.policy', 'retention.ms', 'delete.retention.ms', 'compression.type'];
 
 /** Values that must come from a Connect config provider, never from the file. */
 const SECRET_KEYS = new Set(['database.password']);
@@ -31,10 +34,14 @@ export const ConnectorFileSchema = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only'),
   config: z.record(z.string(), stringValue).superRefine((config, ctx) => {
     const known = new Set<string>(DEBEZIUM_POSTGRES_KEYS);
+    for (const group of (config['topic.creation.groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => g !== '')) {
+      for (const setting of TOPIC_GROUP_SETTINGS) known.add(`topic.creation.${group}.${setting}`);
+    }
     for (const key of Object.keys(config)) {
-      // transforms.<alias>.* keys are open by nature: their aliases are named in "transforms".
-      if (known.has(key) || key.startsWith('transforms.')) continue;
-      const guess = closest(key, DEBEZIUM_POSTGRES_KEYS);
+      // transforms.<alias>.* and predicates.<alias>.* keys are open by nature: their aliases are
+      // named in "transforms" and "predicates", and the plugin validates its own settings.
+      if (known.has(key) || key.startsWith('transforms.') || key.startsWith('predicates.')) continue;
+      const guess = closest(key, [...known]);
       ctx.addIssue({
         code: 'custom',
         path: [key],

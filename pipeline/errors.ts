@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   CONNECT_UNREACHABLE: 'the Kafka Connect REST API did not answer',
   EVENT_INVALID: 'a Kafka message is not a valid change event',
   STORE_WRITE_FAILED: 'a write to the document store failed',
+  DOCUMENT_FROM_NEWER_WORKER: 'a document was written by a newer worker version than this one',
+  DOCUMENT_INVALID: 'a stored document does not match any version of its schema',
   TIMEOUT: 'an operation did not finish in time',
 } as const;
 

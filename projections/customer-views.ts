@@ -1,22 +1,12 @@
 import type { RowChange } from '../schemas/change.js';
-import type { CustomerRow } from '../schemas/shop-rows.js';
+import { customerViewHistory, type CustomerView } from '../schemas/documents/customer-view.js';
+import { customerNames, type CustomerRow } from '../schemas/shop-rows.js';
 import { fromCents, toCents } from './decimal.js';
 import { liveRows } from './fold.js';
 import { slotKey, type Contribution, type Projection, type Row } from './types.js';
 
-export const CUSTOMER_VIEWS_VERSION = 1;
-
-export type CustomerView = {
-  schemaVersion: number;
-  customerId: number;
-  name: string;
-  email: string;
-  tier: string;
-  bio: string | null;
-  orderCount: number;
-  lifetimeValue: string;
-  lastOrderAt: Date | null;
-};
+export const CUSTOMER_VIEWS_VERSION = customerViewHistory.current;
+export type { CustomerView };
 
 function customersSource(change: RowChange): Contribution[] {
   return [{ docId: Number(change.id), slot: slotKey('customers', change.id), row: change.op === 'delete' ? null : change.row, position: change.position, unavailable: change.unavailable }];
@@ -32,13 +22,14 @@ export const customerViews: Projection = {
   name: 'customer_views',
   collection: 'customer_views',
   schemaVersion: CUSTOMER_VIEWS_VERSION,
+  documents: customerViewHistory,
   sources: { customers: customersSource },
   references: {},
   derivedFrom: ['order_views'],
   referencesOf: () => [],
 
   render(_id, state): Row | null {
-    const [customer] = liveRows(state, 'customers') as CustomerRow[];
+    const [customer] = liveRows(state, 'customers') as (CustomerRow & { name?: string })[];
     if (customer === undefined) return null;
     const orders = liveRows(state, 'order_views') as { placedAt: Date; amount: string }[];
     let lifetime = 0n;
@@ -49,9 +40,9 @@ export const customerViews: Projection = {
       if (last === null || placed > last) last = placed;
     }
     const view: CustomerView = {
-      schemaVersion: CUSTOMER_VIEWS_VERSION,
+      schemaVersion: 2,
       customerId: customer.id,
-      name: customer.name,
+      ...customerNames(customer),
       email: customer.email,
       tier: customer.tier,
       bio: customer.bio ?? null,

@@ -1,25 +1,13 @@
 import type { RowChange } from '../schemas/change.js';
-import type { CustomerRow, OrderLineRow, OrderRow, ProductRow } from '../schemas/shop-rows.js';
+import { NO_PAYMENT, orderViewHistory, type OrderView, type PaymentSummary } from '../schemas/documents/order-view.js';
+import type { PaymentKind } from '../schemas/events/payment-events.js';
+import { customerNames, type CustomerRow, type OrderLineRow, type OrderRow, type ProductRow } from '../schemas/shop-rows.js';
 import { fromCents, toCents } from './decimal.js';
 import { liveRows } from './fold.js';
 import { slotKey, type Contribution, type DocId, type DocState, type Projection, type Row } from './types.js';
 
-export const ORDER_VIEWS_VERSION = 1;
-
-/** order_views: one document per order, with its customer and its lines' products embedded. */
-export type OrderView = {
-  schemaVersion: number;
-  orderId: number;
-  status: string;
-  currency: string;
-  note: string | null;
-  placedAt: Date;
-  updatedAt: Date;
-  customerId: number;
-  customer: { id: number; name: string; email: string; tier: string } | null;
-  lines: { lineId: number; productId: number; sku: string | null; productName: string | null; quantity: number; unitPrice: string; lineTotal: string }[];
-  totals: { itemCount: number; amount: string };
-};
+export const ORDER_VIEWS_VERSION = orderViewHistory.current;
+export type { OrderView };
 
 function own(change: RowChange, docId: DocId, row: Row | null): Contribution {
   return { docId, slot: slotKey(change.table, change.id), row, position: change.position, unavailable: change.unavailable };
@@ -41,6 +29,28 @@ function orderLinesSource(change: RowChange): Contribution[] {
   return [...moved, own(change, after.order_id, change.row)];
 }
 
+/**
+ * A payment event (outbox) belongs to the document of its order. Each event is its own slot, keyed
+ * by event id: the summary is recomputed from the set of events, so a redelivered or reordered
+ * event cannot count twice.
+ */
+function paymentSource(kind: PaymentKind): (change: RowChange) => Contribution[] {
+  return (change) => {
+    const event = change.row as { orderId: number; amountCents: number };
+    return [{ docId: event.orderId, slot: slotKey('payment', change.id), row: { kind, amountCents: event.amountCents }, position: change.position, unavailable: [] }];
+  };
+}
+
+function paymentSummary(state: DocState): PaymentSummary {
+  const events = liveRows(state, 'payment') as { kind: PaymentKind; amountCents: number }[];
+  if (events.length === 0) return NO_PAYMENT;
+  const sum = (kind: PaymentKind) => events.filter((e) => e.kind === kind).reduce((total, e) => total + BigInt(e.amountCents), 0n);
+  const [authorized, captured, refunded] = [sum('authorized'), sum('captured'), sum('refunded')];
+  const has = (kind: PaymentKind) => events.some((e) => e.kind === kind);
+  const status = has('refunded') ? 'refunded' : has('captured') ? 'captured' : has('authorized') ? 'authorized' : 'none';
+  return { status, authorized: fromCents(authorized), captured: fromCents(captured), refunded: fromCents(refunded) };
+}
+
 function orderRow(state: DocState, id: DocId): OrderRow | undefined {
   const slot = state.slots[slotKey('orders', id)];
   return slot?.row === null || slot === undefined ? undefined : (slot.row as OrderRow);
@@ -50,9 +60,17 @@ export const orderViews: Projection = {
   name: 'order_views',
   collection: 'order_views',
   schemaVersion: ORDER_VIEWS_VERSION,
-  sources: { orders: ordersSource, order_lines: orderLinesSource },
+  documents: orderViewHistory,
+  sources: {
+    orders: ordersSource,
+    order_lines: orderLinesSource,
+    'payment.authorized': paymentSource('authorized'),
+    'payment.captured': paymentSource('captured'),
+    'payment.refunded': paymentSource('refunded'),
+  },
   references: {
-    customers: { fields: ['name', 'email', 'tier'] },
+    // `name` too: copies stored before customers split its name still render.
+    customers: { fields: ['name', 'given_name', 'family_name', 'email', 'tier'] },
     products: { fields: ['sku', 'name'] },
   },
   derivedFrom: [],
@@ -71,7 +89,7 @@ export const orderViews: Projection = {
   render(id, state): Row | null {
     const order = orderRow(state, id);
     if (order === undefined) return null;
-    const customer = state.refs[slotKey('customers', order.customer_id)]?.row as Partial<CustomerRow> | null | undefined;
+    const customer = state.refs[slotKey('customers', order.customer_id)]?.row as (Partial<CustomerRow> & { name?: string }) | null | undefined;
     let amount = 0n;
     let itemCount = 0;
     const lines = liveRows(state, 'order_lines').map((r) => {
@@ -91,7 +109,7 @@ export const orderViews: Projection = {
       };
     });
     const view: OrderView = {
-      schemaVersion: ORDER_VIEWS_VERSION,
+      schemaVersion: 2,
       orderId: order.id,
       status: order.status,
       currency: order.currency,
@@ -102,9 +120,10 @@ export const orderViews: Projection = {
       customer:
         customer === null || customer === undefined
           ? null
-          : { id: order.customer_id, name: customer.name ?? '', email: customer.email ?? '', tier: customer.tier ?? 'standard' },
+          : { id: order.customer_id, ...customerNames(customer), email: customer.email ?? '', tier: customer.tier ?? 'standard' },
       lines,
       totals: { itemCount, amount: fromCents(amount) },
+      payment: paymentSummary(state),
     };
     return view;
   },

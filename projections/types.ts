@@ -1,4 +1,5 @@
 import type { RowChange } from '../schemas/change.js';
+import type { VersionHistory } from '../schemas/versioned.js';
 
 export type DocId = number | string;
 export type Row = Record<string, unknown>;
@@ -51,8 +52,14 @@ export interface DerivedContribution {
 export interface Projection {
   readonly name: string;
   readonly collection: string;
+  /** The version `render` writes; the engine never overwrites a document of a newer one. */
   readonly schemaVersion: number;
-  /** Tables whose rows own parts of the documents, and how a change maps to slots. */
+  /** Every document version ever written, with upcasters: what readers parse documents with. */
+  readonly documents: VersionHistory<unknown>;
+  /**
+   * Sources whose changes own parts of the documents, and how a change maps to slots: tables by
+   * name, outbox events by type (schemas/events/registry.ts).
+   */
   readonly sources: Readonly<Record<string, (change: RowChange) => Contribution[]>>;
   /** Tables embedded by reference, and the columns kept of them. */
   readonly references: Readonly<Record<string, { fields: readonly string[] }>>;

@@ -4,8 +4,9 @@
  * is absent (and named in `unavailable`), so the projection keeps the value it already has.
  */
 export interface RowChange {
+  /** The source table; for an outbox event, its type (e.g. `payment.captured`). */
   table: string;
-  /** The primary key, as a string: the identity of the source row. */
+  /** The primary key, as a string: the identity of the source row (an event's id). */
   id: string;
   op: 'upsert' | 'delete';
   /** The new row for an upsert; for a delete, the old row only when the table has FULL identity. */

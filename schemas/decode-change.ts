@@ -12,15 +12,21 @@ export type Decoded =
   | { kind: 'change'; change: RowChange }
   /** Heartbeats, Kafka tombstones (the delete before them did the work), truncates. */
   | { kind: 'skip'; why: string }
-  | { kind: 'invalid'; reason: string };
+  | { kind: 'invalid'; reason: string }
+  /** Valid as far as this worker can tell, but newer than it knows: kept for a later replay. */
+  | { kind: 'park'; reason: string };
 
 export interface RawMessage {
   topic: string;
   key: string | null;
   value: string | null;
+  /** Kafka headers as UTF-8 text (the outbox router puts event type and version there). */
+  headers?: Record<string, string | undefined>;
+  /** The record's timestamp in ms (for routed outbox events, the source commit time). */
+  timestamp?: number;
 }
 
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {

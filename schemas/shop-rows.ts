@@ -6,15 +6,47 @@ import { DecimalString, Id, Jsonb, Timestamptz } from './source-values.js';
  * optional here: when an update leaves it untouched, Debezium sends a placeholder, which the
  * decoder removes before validation, and the projection keeps the value it already has.
  */
-export const CustomerRow = z.object({
+const customerColumns = {
   id: Id,
-  name: z.string(),
   email: z.string(),
   tier: z.enum(['standard', 'silver', 'gold']),
   bio: z.string().nullable().optional(),
   created_at: Timestamptz,
   updated_at: Timestamptz,
-});
+};
+
+/** customers before migration 004: one `name` column. */
+export const CustomerRowV1 = z.object({ ...customerColumns, name: z.string() });
+/** customers from migration 004 on: `given_name` and `family_name` (the backfill carries all three). */
+export const CustomerRowV2 = z.object({ ...customerColumns, given_name: z.string(), family_name: z.string() });
+
+/**
+ * How a one-column name splits, the same rule migration 004's backfill applies: up to the first
+ * space, and the rest. Used for rows of either shape, including copies stored before the split.
+ */
+export function customerNames(row: { name?: unknown; given_name?: unknown; family_name?: unknown }): { givenName: string; familyName: string; name: string } {
+  if (typeof row.given_name === 'string') {
+    const familyName = typeof row.family_name === 'string' ? row.family_name : '';
+    return { givenName: row.given_name, familyName, name: familyName === '' ? row.given_name : `${row.given_name} ${familyName}` };
+  }
+  const name = typeof row.name === 'string' ? row.name : '';
+  const space = name.indexOf(' ');
+  const givenName = space < 0 ? name : name.slice(0, space);
+  const familyName = space < 0 ? '' : name.slice(space + 1);
+  return { givenName, familyName, name: familyName === '' ? givenName : `${givenName} ${familyName}` };
+}
+
+/**
+ * A customers row of either shape, upcast to the current one: events from before and after the
+ * migration (and a replay of both) project the same way.
+ */
+export const CustomerRow = z.union([
+  CustomerRowV2,
+  CustomerRowV1.transform(({ name, ...rest }) => {
+    const names = customerNames({ name });
+    return { ...rest, given_name: names.givenName, family_name: names.familyName };
+  }),
+]);
 
 export const ProductRow = z.object({
   id: Id,

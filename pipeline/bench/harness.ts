@@ -10,7 +10,8 @@ import type { Logger } from '../logger.js';
 import { appPool, superuserClient } from '../postgres/clients.js';
 import { seedShop } from '../shop/load-generator.js';
 import { dropSlotWhenInactive } from '../postgres/slots.js';
-import { CAPTURED_TABLES, dropShop, migrateShop } from '../shop/migrate.js';
+import { CAPTURED_TABLES, dropShop, migrateShop, ROW_TABLES } from '../shop/migrate.js';
+import { EVENT_AGGREGATES, eventTopic } from '../../schemas/events/registry.js';
 
 /** A private shop (schema, publication, slot, connector, topics) for one benchmark run. */
 export class BenchShop {
@@ -23,7 +24,7 @@ export class BenchShop {
   ) {}
 
   topics(): string[] {
-    return CAPTURED_TABLES.map((t) => cdcTopic(this.name, this.name, t));
+    return [...ROW_TABLES.map((t) => cdcTopic(this.name, this.name, t)), ...EVENT_AGGREGATES.map((a) => eventTopic(this.name, a))];
   }
 
   async create(seed: { customers: number; products: number }): Promise<void> {

@@ -10,6 +10,8 @@ export interface DeadLetter {
   partition: number;
   offset: string;
   reason: string;
+  /** invalid (poison: fix, then replay) or parked (newer than the worker: upgrade, then replay). */
+  kind: string;
   originalTopic: string;
   originalPartition: string;
   originalOffset: string;
@@ -28,6 +30,7 @@ function toDeadLetter(partition: number, message: KafkaMessage): DeadLetter {
     partition,
     offset: message.offset,
     reason: header(message, 'dlq.reason'),
+    kind: header(message, 'dlq.kind') || 'invalid',
     originalTopic: header(message, 'dlq.original.topic'),
     originalPartition: header(message, 'dlq.original.partition'),
     originalOffset: header(message, 'dlq.original.offset'),
@@ -132,7 +135,7 @@ export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boo
       if (!dryRun) {
         await producer.send({
           topic: letter.originalTopic,
-          messages: [{ key: m.key, value: m.value, headers: { 'dlq.replayed.from': `${topic}/${partition}/${m.offset}` } }],
+          messages: [{ key: m.key, value: m.value, headers: { ...originalHeaders(m), 'dlq.replayed.from': `${topic}/${partition}/${m.offset}` } }],
         });
       }
       replayed.push(letter);
@@ -142,6 +145,17 @@ export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boo
     await producer.disconnect();
   }
   return replayed;
+}
+
+/** The headers the event came with (an outbox event's type and version live there), without ours. */
+function originalHeaders(message: KafkaMessage): Record<string, Buffer | string> {
+  const out: Record<string, Buffer | string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (name.startsWith('dlq.') || value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first;
+  }
+  return out;
 }
 
 function assertDlq(topic: string): void {

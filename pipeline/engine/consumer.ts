@@ -1,6 +1,7 @@
 import type { RowChange } from '../../schemas/change.js';
-import { decodeChange, type TableSpec } from '../../schemas/decode-change.js';
-import type { Consumer, EachBatchPayload, Producer } from '../kafka/client.js';
+import type { Decoded, RawMessage } from '../../schemas/decode-change.js';
+import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from '../kafka/client.js';
+import { PipelineError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { deadLetter } from './dead-letter.js';
 import type { Projector } from './projector.js';
@@ -11,7 +12,8 @@ export interface ConsumeOptions {
   consumer: Consumer;
   producer: Producer;
   projector: Projector;
-  tables: Record<string, TableSpec>;
+  /** Turns a record into a change, or says why not (row topics and event topics decode differently). */
+  decode: (message: RawMessage) => Decoded;
   topics: string[];
   log: Logger;
   /** Partitions processed at once by this worker. */
@@ -38,7 +40,8 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
         // Giving up leaves the round's offsets uncommitted: the next worker re-reads them.
         shouldStop: opts.isStopping,
         beforeRetry: async (attempt, delayMs, err) => {
-          opts.log.warn({ attempt, delayMs: Math.round(delayMs), err: String(err), event: 'store_retry' }, 'store write failed; retrying, offsets not committed');
+          const code = err instanceof PipelineError ? err.code : 'STORE_WRITE_FAILED';
+          opts.log.warn({ attempt, delayMs: Math.round(delayMs), code, err: String(err), event: 'store_retry' }, 'round not applied; retrying, offsets not committed');
         },
       }),
     opts.maxRoundChanges,
@@ -55,6 +58,15 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
   });
 }
 
+function textHeaders(headers: KafkaMessage['headers']): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    out[name] = first === undefined ? undefined : first.toString();
+  }
+  return out;
+}
+
 async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: EachBatchPayload): Promise<void> {
   const { batch } = payload;
   const log = opts.log.child({ topic: batch.topic, partition: batch.partition });
@@ -64,14 +76,19 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
     const chunk = messages.slice(start, start + opts.chunkSize);
     const changes: RowChange[] = [];
     for (const message of chunk) {
-      const decoded = decodeChange(
-        { topic: batch.topic, key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null },
-        opts.tables,
-      );
+      const decoded = opts.decode({
+        topic: batch.topic,
+        key: message.key?.toString('utf8') ?? null,
+        value: message.value?.toString('utf8') ?? null,
+        headers: textHeaders(message.headers),
+        timestamp: Number(message.timestamp),
+      });
       if (decoded.kind === 'change') changes.push(decoded.change);
-      else if (decoded.kind === 'invalid') {
-        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason });
-        log.warn({ offset: message.offset, reason: decoded.reason, event: 'dead_lettered' }, 'event parked in the dead-letter topic');
+      else if (decoded.kind === 'invalid' || decoded.kind === 'park') {
+        // Poison (invalid) and not-yet-understood (park) both leave the partition moving; the
+        // dead-letter topic keeps them, byte for byte, for `cdc dlq replay`.
+        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason, kind: decoded.kind === 'park' ? 'parked' : 'invalid' });
+        log.warn({ offset: message.offset, reason: decoded.reason, event: decoded.kind === 'park' ? 'parked' : 'dead_lettered' }, 'event set aside in the dead-letter topic');
       }
     }
     if (changes.length === 0) {

@@ -11,7 +11,7 @@ export function deadLetterTopic(topic: string): string {
  */
 export async function deadLetter(
   producer: Producer,
-  entry: { topic: string; partition: number; message: KafkaMessage; reason: string },
+  entry: { topic: string; partition: number; message: KafkaMessage; reason: string; kind?: 'invalid' | 'parked' },
 ): Promise<void> {
   await producer.send({
     topic: deadLetterTopic(entry.topic),
@@ -22,6 +22,8 @@ export async function deadLetter(
         headers: {
           ...entry.message.headers,
           'dlq.reason': entry.reason,
+          // invalid: poison, needs a fix; parked: newer than this worker, replay after an upgrade.
+          'dlq.kind': entry.kind ?? 'invalid',
           'dlq.original.topic': entry.topic,
           'dlq.original.partition': String(entry.partition),
           'dlq.original.offset': entry.message.offset,

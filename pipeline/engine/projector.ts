@@ -23,6 +23,29 @@ interface Prepared {
 
 type Derived = Map<string, Contribution[]>;
 
+function storedVersion(doc: StoredDoc): number | undefined {
+  return typeof doc['schemaVersion'] === 'number' ? doc['schemaVersion'] : undefined;
+}
+
+function isOlder(projection: Projection, doc: StoredDoc): boolean {
+  const version = storedVersion(doc);
+  return version !== undefined && version < projection.schemaVersion;
+}
+
+/**
+ * In a rolling upgrade an older worker must never overwrite a newer document with its older
+ * shape. It stops instead (retriable: it backs off and commits nothing), and the changes it holds
+ * are re-read by an upgraded worker once the older ones leave the group.
+ */
+function assertNotNewer(projection: Projection, doc: StoredDoc): void {
+  const version = storedVersion(doc);
+  if (version === undefined || version <= projection.schemaVersion) return;
+  throw new PipelineError('DOCUMENT_FROM_NEWER_WORKER', `${projection.collection} document ${String(doc._id)} is at schemaVersion ${version}; this worker writes ${projection.schemaVersion}`, {
+    retriable: true,
+    hint: 'finish the rolling upgrade (stop the older workers); their uncommitted changes are re-read by the upgraded ones',
+  });
+}
+
 /** Long folds must let kafkajs heartbeats out, or the group thinks this worker died. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -70,6 +93,7 @@ export class Projector {
     let docs = await this.references.documentsToRefresh(projection, changes);
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
+      for (const doc of docs) assertNotNewer(projection, doc);
       const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys));
       // What a document derives comes from its own slots, never from embedded copies, so a fan-out
       // write derives nothing new: the contribution sent at the previous revision still holds
@@ -87,8 +111,9 @@ export class Projector {
    * write with compare-and-set, redo the losers, and redo the documents whose embedded rows
    * changed while they were written.
    */
-  private async upsert(projection: Projection, contributions: Contribution[], stats: ApplyStats, derived: Derived): Promise<void> {
+  private async upsert(projection: Projection, contributions: Contribution[], stats: ApplyStats, derived: Derived, touch: DocId[] = []): Promise<void> {
     const byDoc = new Map<string, { id: DocId; items: Contribution[] }>();
+    for (const id of touch) byDoc.set(String(id), { id, items: [] });
     for (const c of contributions) {
       const entry = byDoc.get(String(c.docId)) ?? { id: c.docId, items: [] };
       entry.items.push(c);
@@ -100,10 +125,15 @@ export class Projector {
         throw new PipelineError('STORE_WRITE_FAILED', `${pending.length} documents of ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       }
       const docs = await this.store.fetch(projection.collection, pending.map((p) => p.id));
+      for (const doc of docs.values()) assertNotNewer(projection, doc);
+      // A touched document that no longer exists stays absent: there is nothing to rewrite.
+      pending = pending.filter((p) => p.items.length > 0 || docs.has(String(p.id)));
       const states = pending.map(({ id, items }) => {
         const doc = docs.get(String(id));
         const state = doc?._state ?? emptyState();
-        let changed = doc === undefined;
+        // Rewrite on touch: a document of an older version is re-rendered at this one even when
+        // the change itself is a duplicate.
+        let changed = doc === undefined || isOlder(projection, doc);
         for (const c of items) changed = applyContribution(state, c) || changed;
         return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
@@ -124,6 +154,23 @@ export class Projector {
       // Contributions already applied are no-ops when these are folded again.
       pending = pending.filter((p) => lost.has(String(p.id)) || outdated.has(String(p.id)));
     }
+  }
+
+  /**
+   * Re-renders documents from their stored state at this worker's version and writes them with
+   * compare-and-set (what `cdc documents upgrade` runs on the documents nobody touches).
+   */
+  async rewrite(projection: Projection, ids: DocId[]): Promise<ApplyStats> {
+    const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0 };
+    const derived: Derived = new Map();
+    await this.upsert(projection, [], stats, derived, ids);
+    // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the
+    // derived documents are then touched, and rewritten too if they are older.
+    for (const target of this.projections) {
+      const incoming = derived.get(target.name) ?? [];
+      if (incoming.length > 0) await this.upsert(target, incoming, stats, derived);
+    }
+    return stats;
   }
 
   /** Renders the document and records which documents of other projections it feeds. */

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ident } from '../postgres/sql.js';
+import { recordPayment } from './outbox.js';
+import { PAYMENT_KINDS } from '../../schemas/events/payment-events.js';
 
 /** A small seeded PRNG so a load run can be repeated exactly. */
 export function prng(seed: number): () => number {
@@ -43,6 +45,25 @@ interface Ids {
   customers: number[];
   products: number[];
   orders: number[];
+  schema: string;
+  /** Which shape customers has: one `name` column, or given and family names (migration 004). */
+  names: NameShape;
+}
+
+type NameShape = 'single' | 'split';
+
+/** Writers follow the schema they find: before migration 004 one name column, after it two. */
+export async function customerNameShape(client: pg.ClientBase, schema: string): Promise<NameShape> {
+  const { rows } = await client.query('SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3', [schema, 'customers', 'given_name']);
+  return rows.length > 0 ? 'split' : 'single';
+}
+
+function nameColumns(shape: NameShape): string {
+  return shape === 'split' ? 'given_name, family_name' : 'name';
+}
+
+function nameValues(shape: NameShape, first: string, last: string): string[] {
+  return shape === 'split' ? [first, last] : [`${first} ${last}`];
 }
 
 const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Margaret', 'Niklaus'];
@@ -54,12 +75,15 @@ const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
 export async function seedShop(client: pg.ClientBase, schema: string, counts: { customers: number; products: number }, seed = 1): Promise<number> {
   const s = ident(schema);
   const rnd = prng(seed);
+  const shape = await customerNameShape(client, schema);
   await client.query('BEGIN');
   for (let i = 0; i < counts.customers; i++) {
-    const name = `${pick(rnd, FIRST)} ${pick(rnd, LAST)}`;
-    await client.query(`INSERT INTO ${s}.customers (name, email, tier, bio) VALUES ($1, $2, $3, $4)`, [
-      name,
-      `${name.replace(' ', '.').toLowerCase()}.${i}@example.com`,
+    const [first, last] = [pick(rnd, FIRST), pick(rnd, LAST)];
+    const names = nameValues(shape, first, last);
+    const n = names.length;
+    await client.query(`INSERT INTO ${s}.customers (${nameColumns(shape)}, email, tier, bio) VALUES (${names.map((_, j) => `$${j + 1}`).join(', ')}, $${n + 1}, $${n + 2}, $${n + 3})`, [
+      ...names,
+      `${first}.${last}.${i}@example.com`.toLowerCase(),
       pick(rnd, TIERS),
       i % 10 === 0 ? toastableText(9_000) : null,
     ]);
@@ -87,9 +111,10 @@ function pickHot(rnd: () => number, ids: number[]): number | undefined {
   return ids[Math.floor(ids.length * rnd() ** 3)];
 }
 
-async function loadIds(client: pg.ClientBase, s: string): Promise<Ids> {
+async function loadIds(client: pg.ClientBase, schema: string): Promise<Ids> {
+  const s = ident(schema);
   const ids = async (table: string) => (await client.query<{ id: string }>(`SELECT id FROM ${s}.${table} ORDER BY id DESC LIMIT 5000`)).rows.map((r) => Number(r.id));
-  return { customers: await ids('customers'), products: await ids('products'), orders: await ids('orders') };
+  return { customers: await ids('customers'), products: await ids('products'), orders: await ids('orders'), schema, names: await customerNameShape(client, schema) };
 }
 
 /**
@@ -129,7 +154,9 @@ async function oneTransaction(client: pg.PoolClient, s: string, ids: Ids, rnd: (
   }
   if (roll < 0.78) {
     // Leaves the (possibly TOASTed) bio untouched: Debezium sends the placeholder for it.
-    await client.query(`UPDATE ${s}.customers SET name = $1, tier = $2, updated_at = now() WHERE id = $3`, [`${pick(rnd, FIRST)} ${pick(rnd, LAST)}`, pick(rnd, TIERS), customer]);
+    const names = nameValues(ids.names, pick(rnd, FIRST), pick(rnd, LAST));
+    const set = nameColumns(ids.names).split(', ').map((c, j) => `${c} = $${j + 1}`).join(', ');
+    await client.query(`UPDATE ${s}.customers SET ${set}, tier = $${names.length + 1}, updated_at = now() WHERE id = $${names.length + 2}`, [...names, pick(rnd, TIERS), customer]);
     return { kind: 'customer_renamed', changes: 1 };
   }
   if (roll < 0.82) {
@@ -142,11 +169,20 @@ async function oneTransaction(client: pg.PoolClient, s: string, ids: Ids, rnd: (
     ids.orders = ids.orders.filter((id) => id !== order);
     return { kind: 'order_deleted', changes: Number((res.rows[0] as { count: string }).count) };
   }
-  if (roll < 0.95) {
-    const name = `${pick(rnd, FIRST)} ${pick(rnd, LAST)}`;
-    const res = await client.query<{ id: string }>(`INSERT INTO ${s}.customers (name, email) VALUES ($1, $2) RETURNING id`, [name, `${randomBytes(6).toString('hex')}@example.com`]);
+  if (roll < 0.91) {
+    const names = nameValues(ids.names, pick(rnd, FIRST), pick(rnd, LAST));
+    const res = await client.query<{ id: string }>(
+      `INSERT INTO ${s}.customers (${nameColumns(ids.names)}, email) VALUES (${names.map((_, j) => `$${j + 1}`).join(', ')}, $${names.length + 1}) RETURNING id`,
+      [...names, `${randomBytes(6).toString('hex')}@example.com`],
+    );
     ids.customers.push(Number(res.rows[0]?.id));
     return { kind: 'customer_created', changes: 1 };
+  }
+  if (roll < 0.96) {
+    // A payment and its outbox event, in one transaction (one event reaches Kafka).
+    const kind = pick(rnd, PAYMENT_KINDS);
+    await recordPayment(client, ids.schema, { orderId: order, kind, amount: (1 + Math.floor(rnd() * 10000) / 100).toFixed(2) });
+    return { kind: `payment_${kind}`, changes: 1 };
   }
   const res = await client.query<{ id: string }>(`INSERT INTO ${s}.products (sku, name, price, description) VALUES ($1, $2, $3, $4) RETURNING id`, [`SKU-${randomBytes(8).toString('hex')}`, 'New product', '9.99', toastableText(12_000)]);
   ids.products.push(Number(res.rows[0]?.id));
@@ -161,7 +197,7 @@ export async function runLoad(pool: pg.Pool, opts: LoadOptions, shouldStop: () =
   const s = ident(opts.schema);
   const started = Date.now();
   const seeded = await pool.connect();
-  const ids = await loadIds(seeded, s).finally(() => seeded.release());
+  const ids = await loadIds(seeded, opts.schema).finally(() => seeded.release());
   const result: LoadResult = { changes: 0, transactions: 0, byKind: {}, ms: 0 };
   const deadline = opts.durationS === undefined ? Infinity : started + opts.durationS * 1000;
   const done = () => shouldStop() || Date.now() >= deadline || (opts.changes !== undefined && result.changes >= opts.changes);

@@ -4,9 +4,15 @@ import type pg from 'pg';
 import { PROJECT_ROOT } from '../config.js';
 import { ident } from '../postgres/sql.js';
 
+/** Tables whose row changes projections read, each on its own topic. */
+export const ROW_TABLES = ['customers', 'products', 'orders', 'order_lines'] as const;
+/** The outbox: Debezium's event router turns its inserts into events on `<prefix>.events.<aggregate>`. */
+export const OUTBOX_TABLE = 'outbox';
 /** Tables Debezium captures; the publication lists exactly these. */
-export const CAPTURED_TABLES = ['customers', 'products', 'orders', 'order_lines'] as const;
+export const CAPTURED_TABLES = [...ROW_TABLES, OUTBOX_TABLE] as const;
 export type CapturedTable = (typeof CAPTURED_TABLES)[number];
+/** Tables the shop's app writes (payments are published through the outbox, not captured). */
+const APP_TABLES = [...CAPTURED_TABLES, 'payments'] as const;
 
 const MIGRATIONS_DIR = join(PROJECT_ROOT, 'shop', 'migrations');
 
@@ -15,6 +21,8 @@ export interface ShopSchemaOptions {
   publication: string;
   appUser: string;
   debeziumUser: string;
+  /** Apply migrations up to and including this file only (a test holds a later one back). */
+  upTo?: string;
 }
 
 /**
@@ -30,6 +38,7 @@ export async function migrateShop(client: pg.Client, opts: ShopSchemaOptions): P
   const applied: string[] = [];
   for (const file of readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort()) {
     if (done.has(file)) continue;
+    if (opts.upTo !== undefined && file > opts.upTo) break;
     await client.query('BEGIN');
     try {
       await client.query(`SET LOCAL search_path TO ${s}`);
@@ -43,10 +52,11 @@ export async function migrateShop(client: pg.Client, opts: ShopSchemaOptions): P
     }
   }
   const tables = CAPTURED_TABLES.map((t) => `${s}.${ident(t)}`).join(', ');
+  const appTables = APP_TABLES.map((t) => `${s}.${ident(t)}`).join(', ');
   const app = ident(opts.appUser);
   const dbz = ident(opts.debeziumUser);
   await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${app}, ${dbz}`);
-  await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${tables} TO ${app}`);
+  await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${appTables} TO ${app}`);
   await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${app}`);
   await client.query(`GRANT SELECT ON ${tables} TO ${dbz}`);
   const pub = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [opts.publication]);

@@ -1,5 +1,8 @@
 import { PROJECTIONS } from '../../projections/registry.js';
 import type { Projection } from '../../projections/types.js';
+import { decodeChange, type RawMessage } from '../../schemas/decode-change.js';
+import { decodeEvent } from '../../schemas/decode-event.js';
+import { EVENT_TYPES, eventTopic, isEventTopic, type EventSpec } from '../../schemas/events/registry.js';
 import { SHOP_TABLES } from '../../schemas/shop-rows.js';
 import { loadSettings } from '../config.js';
 import { runConsumer } from '../engine/consumer.js';
@@ -28,6 +31,8 @@ export interface WorkerTarget {
   projections?: readonly Projection[];
   /** Consume only these tables' topics (default: every table the projections read). */
   tables?: string[];
+  /** The event types and versions this worker knows (default: this build's, EVENT_TYPES). */
+  events?: Readonly<Record<string, EventSpec>>;
   concurrency?: number;
   chunkSize?: number;
   maxRoundChanges?: number;
@@ -42,9 +47,14 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
   await store.ensureIndexes(storeCollections(projections));
   const projector = new Projector(store, projections);
-  const read = projector.tables().filter((t) => target.tables === undefined || target.tables.includes(t));
-  const tables = Object.fromEntries(read.map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
-  const topics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));
+  const events = target.events ?? EVENT_TYPES;
+  const inputs = projector.tables().filter((t) => target.tables === undefined || target.tables.includes(t));
+  const tables = Object.fromEntries(inputs.filter((t) => t in SHOP_TABLES).map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
+  // An event type this build does not know still has its aggregate's topic read (EVENT_TYPES):
+  // its events are parked for a newer worker rather than left unread.
+  const aggregates = new Set(inputs.filter((t) => t in EVENT_TYPES).map((t) => (EVENT_TYPES[t] as EventSpec).aggregateType));
+  const topics = [...Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t)), ...[...aggregates].map((a) => eventTopic(target.topicPrefix, a))];
+  const decode = (message: RawMessage) => (isEventTopic(message.topic, target.topicPrefix) ? decodeEvent(message, events) : decodeChange(message, tables));
 
   const admin = kafka.admin();
   await admin.connect();
@@ -73,7 +83,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     consumer,
     producer,
     projector,
-    tables,
+    decode,
     topics,
     log,
     concurrency: target.concurrency ?? 24,

@@ -16,7 +16,8 @@ import { verifyProjection } from '../../pipeline/verify/verify.js';
 import type { VerifyReport } from '../../pipeline/verify/compare.js';
 import { runWorker, type RunningWorker, type WorkerTarget } from '../../pipeline/worker/run-worker.js';
 import { dropSlotWhenInactive } from '../../pipeline/postgres/slots.js';
-import { CAPTURED_TABLES, dropShop, migrateShop } from '../../pipeline/shop/migrate.js';
+import { CAPTURED_TABLES, dropShop, migrateShop, ROW_TABLES } from '../../pipeline/shop/migrate.js';
+import { EVENT_AGGREGATES, eventTopic } from '../../schemas/events/registry.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
 
 export function randomName(prefix = 't'): string {
@@ -67,8 +68,9 @@ export class ShopEnv {
     return handle;
   }
 
-  topics(tables: readonly string[] = CAPTURED_TABLES): string[] {
-    return tables.map((t) => this.topic(t));
+  /** The topics of these tables, and (by default) the outbox's event topics. */
+  topics(tables: readonly string[] = ROW_TABLES, events = tables === ROW_TABLES): string[] {
+    return [...tables.map((t) => this.topic(t)), ...(events ? EVENT_AGGREGATES.map((a) => eventTopic(this.topicPrefix, a)) : [])];
   }
 
   /** Waits until Debezium has written at least `records` records to a table's topic. */
@@ -77,7 +79,7 @@ export class ShopEnv {
   }
 
   /** Waits until the group has consumed everything now in the given topics. */
-  async drained(groupId = this.groupId, tables: readonly string[] = CAPTURED_TABLES, timeoutMs = 60_000): Promise<void> {
+  async drained(groupId = this.groupId, tables: readonly string[] = ROW_TABLES, timeoutMs = 60_000): Promise<void> {
     await eventually(() => groupLag(this.kafka, groupId, this.topics(tables)), (lag) => lag === 0, timeoutMs);
   }
 
@@ -115,18 +117,23 @@ export class ShopEnv {
     });
   }
 
-  async createSchema(seed = { customers: 5, products: 5 }): Promise<void> {
-    const admin = superuserClient(this.settings);
-    await admin.connect();
-    try {
-      await migrateShop(admin, { schema: this.schema, publication: this.publication, appUser: this.settings.pg.appUser, debeziumUser: this.settings.pg.debeziumUser });
-    } finally {
-      await admin.end();
-    }
+  /** `upTo`: hold later migrations back (a test applies them while the pipeline runs). */
+  async createSchema(seed = { customers: 5, products: 5 }, upTo?: string): Promise<void> {
+    await this.migrate(upTo);
     this.pool = appPool(this.settings, 4);
     const client = await this.pool.connect();
     await seedShop(client, this.schema, seed).finally(() => client.release());
     this.mongo = await connectMongo(this.mongoUrl);
+  }
+
+  async migrate(upTo?: string): Promise<string[]> {
+    const admin = superuserClient(this.settings);
+    await admin.connect();
+    try {
+      return await migrateShop(admin, { schema: this.schema, publication: this.publication, appUser: this.settings.pg.appUser, debeziumUser: this.settings.pg.debeziumUser, ...(upTo === undefined ? {} : { upTo }) });
+    } finally {
+      await admin.end();
+    }
   }
 
   async startConnector(overrides: Record<string, string> = {}): Promise<void> {

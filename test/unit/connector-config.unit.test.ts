@@ -1,7 +1,7 @@
-import { connectorTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile, parseConnectorFile } from '../../connectors/apply.js';
+import { connectorForSchema, connectorTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile, parseConnectorFile } from '../../connectors/apply.js';
 import { PipelineError } from '../../pipeline/errors.js';
 import { SHOP } from '../../pipeline/shop/defaults.js';
-import { CAPTURED_TABLES } from '../../pipeline/shop/migrate.js';
+import { CAPTURED_TABLES, ROW_TABLES } from '../../pipeline/shop/migrate.js';
 
 const shipped = () => loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
 
@@ -60,9 +60,21 @@ describe('connector files', () => {
     expect(() => parseConnectorFile('{', 'broken.json')).toThrow(/broken\.json is not valid JSON/);
   });
 
-  test('derives one topic per captured table with the topic.creation settings', () => {
+  test('derives one compacted topic per row table, and a never-compacted one per event aggregate', () => {
     const topics = connectorTopics(shipped());
-    expect(topics.map((t) => t.topic)).toEqual(CAPTURED_TABLES.map((t) => `${SHOP.topicPrefix}.${SHOP.schema}.${t}`));
+    expect(topics.map((t) => t.topic)).toEqual([...ROW_TABLES.map((t) => `${SHOP.topicPrefix}.${SHOP.schema}.${t}`), `${SHOP.topicPrefix}.events.order`]);
     expect(topics[0]).toMatchObject({ numPartitions: 6, configEntries: expect.arrayContaining([{ name: 'cleanup.policy', value: 'compact' }]) });
+    expect(topics.at(-1)).toMatchObject({ configEntries: expect.arrayContaining([{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.ms', value: '-1' }]) });
+  });
+
+  test('a test copy of the connector routes its outbox to its own topics', () => {
+    const c = connectorForSchema({ name: 'n', schema: 't_ab', topicPrefix: 't_ab', slot: 's', publication: 'p', tables: ['orders', 'outbox'] }).config;
+    expect(c['predicates.isOutbox.pattern']).toBe('t_ab\\.t_ab\\.outbox');
+    expect(c['transforms.outbox.route.topic.replacement']).toBe('t_ab.events.${routedByValue}');
+    expect(c['topic.creation.events.include']).toBe('t_ab\\.events\\..*');
+  });
+
+  test('topic.creation group keys are checked too', () => {
+    expect(rejects({ ...shipped().config, 'topic.creation.events.retention.m': '1' }).message).toContain('did you mean "topic.creation.events.retention.ms"');
   });
 });

@@ -38,10 +38,13 @@ describe('order_views', () => {
       applyContribution(s, c);
     }
     expect(orderViews.referencesOf(s)).toEqual(['customers:3', 'products:9']);
-    applyReference(s, 'customers:3', { pos: 1, row: { name: 'Ada', email: 'ada@example.com', tier: 'gold' } });
+    applyReference(s, 'customers:3', { pos: 1, row: { given_name: 'Ada', family_name: 'Lovelace', email: 'ada@example.com', tier: 'gold' } });
     applyReference(s, 'products:9', { pos: 1, row: { sku: 'SKU-9', name: 'Widget' } });
-    expect(orderViews.render(7, s)).toEqual({
-      schemaVersion: 1,
+    const rendered = orderViews.render(7, s);
+    // What the worker writes is what readers of the current version accept.
+    expect(orderViews.documents.currentSchema.safeParse(rendered).success).toBe(true);
+    expect(rendered).toEqual({
+      schemaVersion: 2,
       orderId: 7,
       status: 'paid',
       currency: 'EUR',
@@ -49,13 +52,34 @@ describe('order_views', () => {
       placedAt: new Date('2026-11-26T10:00:00.123Z'),
       updatedAt: new Date('2026-11-26T10:00:00Z'),
       customerId: 3,
-      customer: { id: 3, name: 'Ada', email: 'ada@example.com', tier: 'gold' },
+      customer: { id: 3, name: 'Ada Lovelace', givenName: 'Ada', familyName: 'Lovelace', email: 'ada@example.com', tier: 'gold' },
       lines: [
         { lineId: 1, productId: 9, sku: 'SKU-9', productName: 'Widget', quantity: 3, unitPrice: '19.99', lineTotal: '59.97' },
         { lineId: 2, productId: 9, sku: 'SKU-9', productName: 'Widget', quantity: 1, unitPrice: '0.01', lineTotal: '0.01' },
       ],
       totals: { itemCount: 4, amount: '59.98' },
+      payment: { status: 'none', authorized: '0.00', captured: '0.00', refunded: '0.00' },
     });
+  });
+
+  test('a customer copy stored before the name split still renders given and family names', () => {
+    const s = emptyState();
+    for (const c of orderViews.sources['orders']!(at(1, 'orders', order))) applyContribution(s, c);
+    applyReference(s, 'customers:3', { pos: 1, row: { name: 'Grace Brewster Hopper', email: 'g@example.com', tier: 'gold' } });
+    expect(orderViews.render(7, s)).toMatchObject({ customer: { name: 'Grace Brewster Hopper', givenName: 'Grace', familyName: 'Brewster Hopper' } });
+  });
+
+  test('payment events fold into a summary that duplicates and reordering cannot change', () => {
+    const pay = (eventId: string, type: string, amountCents: number) => orderViews.sources[type]!(at(1, type, null, { id: eventId, op: 'upsert', row: { orderId: 7, amountCents } }));
+    const events = [pay('e1', 'payment.authorized', 5998), pay('e2', 'payment.captured', 5998), pay('e3', 'payment.refunded', 1000)];
+    const forward = emptyState();
+    const backward = emptyState();
+    for (const c of orderViews.sources['orders']!(at(1, 'orders', order))) [forward, backward].forEach((s) => applyContribution(s, c));
+    for (const c of [...events, events[1]!].flat()) applyContribution(forward, c);
+    for (const c of [...events].reverse().flat()) applyContribution(backward, c);
+    const expected = { status: 'refunded', authorized: '59.98', captured: '59.98', refunded: '10.00' };
+    expect(orderViews.render(7, forward)).toMatchObject({ payment: expected });
+    expect(orderViews.render(7, backward)).toMatchObject({ payment: expected });
   });
 
   test('lines alone do not make an order visible', () => {
@@ -95,6 +119,6 @@ describe('customer_views', () => {
     o(1, 2, '12.00');
     o(3, 1, '99.00');
     o(3, 2, null);
-    expect(customerViews.render(3, s)).toMatchObject({ orderCount: 2, lifetimeValue: '14.50', lastOrderAt: new Date('2026-11-20T00:00:00Z') });
+    expect(customerViews.render(3, s)).toMatchObject({ schemaVersion: 2, name: 'Ada', givenName: 'Ada', familyName: '', orderCount: 2, lifetimeValue: '14.50', lastOrderAt: new Date('2026-11-20T00:00:00Z') });
   });
 });

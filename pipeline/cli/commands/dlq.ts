@@ -33,7 +33,7 @@ export async function dlqCommand(argv: string[], log: Logger): Promise<number> {
       if (values.json === true) console.log(JSON.stringify(letters, null, 2));
       for (const l of values.json === true ? [] : letters) {
         console.log(`${topic}/${l.partition}@${l.offset}  from ${l.originalTopic}/${l.originalPartition}@${l.originalOffset}  worker ${l.workerVersion}`);
-        console.log(`  reason: ${l.reason}`);
+        console.log(`  ${l.kind}: ${l.reason}`);
         console.log(`  key:    ${l.key ?? 'null'}`);
         console.log(`  value:  ${(l.value ?? 'null').slice(0, 300)}`);
       }
