@@ -9,6 +9,7 @@ import { stackCommand } from './commands/stack.js';
 import { verifyCommand } from './commands/verify.js';
 import { dlqCommand } from './commands/dlq.js';
 import { benchCommand } from './commands/bench.js';
+import { documentsCommand } from './commands/documents.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
   verify: { run: verifyCommand, help: 'compare a projection with Postgres; exit 1 on any difference' },
   bench: { run: benchCommand, help: 'drain [--changes N]: projector rate beside its two ceilings' },
+  documents: { run: documentsCommand, help: 'upgrade | read | schemas: versioned documents' },
   dlq: { run: dlqCommand, help: 'list | show TOPIC | replay TOPIC: dead-lettered events' },
 };
 

@@ -13,6 +13,7 @@ import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
 import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
+import { applyValidators } from '../store/validators.js';
 
 export interface RunningWorker {
   /** Time spent per store operation since start. */
@@ -46,6 +47,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const mongo = await connectMongo(target.mongoUrl ?? settings.mongoUrl);
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
   await store.ensureIndexes(storeCollections(projections));
+  await applyValidators(store.db, projections, log);
   const projector = new Projector(store, projections);
   const events = target.events ?? EVENT_TYPES;
   const inputs = projector.tables().filter((t) => target.tables === undefined || target.tables.includes(t));

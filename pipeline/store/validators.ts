@@ -1,0 +1,32 @@
+import { MongoServerError, type Db } from 'mongodb';
+import type { Projection } from '../../projections/types.js';
+import { mongoValidator, toJsonSchema } from '../../schemas/documents/json-schema.js';
+import type { ZodType } from 'zod';
+import type { Logger } from '../logger.js';
+
+const COMMAND_NOT_FOUND = 59;
+
+/**
+ * Installs each projection's document schema as a collection validator (collMod, creating the
+ * collection first). mongo-java-server has no collMod and ignores validators given at create time,
+ * so there the checks are the reader's (zod, on every read) and the unit tests that hold every
+ * rendering to the current schema: logged once at start.
+ */
+export async function applyValidators(db: Db, projections: readonly Projection[], log: Logger): Promise<'applied' | 'unsupported'> {
+  for (const p of projections) {
+    const versions = Array.from({ length: p.documents.current }, (_, i) => toJsonSchema(p.documents.schemaOf(i + 1) as ZodType, `${p.collection} v${i + 1}`));
+    const validator = mongoValidator(versions);
+    const exists = (await db.listCollections({ name: p.collection }, { nameOnly: true }).toArray()).length > 0;
+    if (!exists) await db.createCollection(p.collection).catch(() => undefined);
+    try {
+      await db.command({ collMod: p.collection, validator, validationLevel: 'moderate', validationAction: 'error' });
+    } catch (err) {
+      if (err instanceof MongoServerError && err.code === COMMAND_NOT_FOUND) {
+        log.info({ event: 'validators_unsupported' }, 'the store has no collMod: document validation stays in the workers');
+        return 'unsupported';
+      }
+      throw err;
+    }
+  }
+  return 'applied';
+}
