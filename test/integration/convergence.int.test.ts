@@ -37,7 +37,7 @@ describe('projections converge', () => {
   test('the same offsets consumed twice change nothing', async () => {
     await placeOrders(15);
     await env.sql("UPDATE $schema.orders SET status = 'paid' WHERE id % 2 = 0");
-    await env.sql("UPDATE $schema.customers SET name = name || ' Jr.' WHERE id % 3 = 0");
+    await env.sql("UPDATE $schema.customers SET family_name = family_name || ' Jr.' WHERE id % 3 = 0");
     const first = await env.startWorker();
     await env.converged();
     await env.drained();
@@ -102,9 +102,9 @@ describe('projections converge', () => {
 
   test('an update that leaves a TOASTed column untouched keeps its value in the projection', async () => {
     const bio = toastableText(9000);
-    const [c] = await env.sql<{ id: string }>("INSERT INTO $schema.customers (name, email, bio) VALUES ('Toast Tester', 'toast@example.com', $1) RETURNING id", [bio]);
+    const [c] = await env.sql<{ id: string }>("INSERT INTO $schema.customers (given_name, family_name, email, bio) VALUES ('Toast', 'Tester', 'toast@example.com', $1) RETURNING id", [bio]);
     const id = Number(c?.id);
-    await env.sql("UPDATE $schema.customers SET name = 'Toast Renamed' WHERE id = $1", [id]);
+    await env.sql("UPDATE $schema.customers SET family_name = 'Renamed' WHERE id = $1", [id]);
     await env.startWorker();
     const view = await eventually(() => env.db.collection<StoredDoc>(customerViews.collection).findOne({ _id: id }), (d) => d?.['name'] === 'Toast Renamed');
     expect(view?.['bio']).toBe(bio);
@@ -119,7 +119,7 @@ describe('projections converge', () => {
     await env.startWorker();
     const [customer] = await env.sql<{ id: string }>('SELECT id FROM $schema.customers ORDER BY id LIMIT 1');
     const renames = (async () => {
-      for (let i = 0; i < 40; i++) await env.sql('UPDATE $schema.customers SET name = $1 WHERE id = $2', [`Racer ${i}`, customer?.id]);
+      for (let i = 0; i < 40; i++) await env.sql('UPDATE $schema.customers SET family_name = $1 WHERE id = $2', [`Racer ${i}`, customer?.id]);
     })();
     const orders = (async () => {
       for (let i = 0; i < 40; i++) {
@@ -130,7 +130,7 @@ describe('projections converge', () => {
     await Promise.all([renames, orders]);
     const [report] = await env.converged();
     expect(report?.expected).toBe(40);
-    const names = await env.db.collection<StoredDoc>(orderViews.collection).distinct('customer.name', { _visible: true });
+    const names = await env.db.collection<StoredDoc>(orderViews.collection).distinct('customer.familyName', { _visible: true });
     expect(names).toEqual(['Racer 39']);
   });
 });

@@ -25,7 +25,7 @@ describe('orders flow from Postgres into order_views', () => {
   const view = (id: number) => env.db.collection<StoredDoc>(orderViews.collection).findOne({ _id: id, _visible: true });
 
   test('an inserted order appears as a document, an update changes it, a delete hides it', async () => {
-    const [customer] = await env.sql<{ id: string; name: string }>('SELECT id, name FROM $schema.customers ORDER BY id LIMIT 1');
+    const [customer] = await env.sql<{ id: string; name: string }>("SELECT id, given_name || ' ' || family_name AS name FROM $schema.customers ORDER BY id LIMIT 1");
     const [order] = await env.sql<{ id: string }>("INSERT INTO $schema.orders (customer_id, note) VALUES ($1, 'gift wrap') RETURNING id", [customer?.id]);
     const id = Number(order?.id);
 

@@ -49,12 +49,14 @@ export class ShopEnv {
   mongo!: MongoClient;
   private readonly workers: RunningWorker[] = [];
   private readonly groups = new Set<string>([this.groupId]);
+  private readonly databases = new Set<string>([this.mongoDatabase]);
   readonly kafka = createKafka(this.settings.kafkaBrokers, this.name, this.log);
 
   /** A projector worker on this environment; stopped by dispose() if the test does not. */
   async startWorker(overrides: Partial<WorkerTarget> = {}): Promise<RunningWorker> {
     const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, mongoUrl: this.mongoUrl, ...overrides };
     this.groups.add(target.groupId);
+    this.databases.add(target.mongoDatabase);
     const worker = await runWorker(target, this.log);
     let stopped = false;
     const handle: RunningWorker = {
@@ -84,11 +86,12 @@ export class ShopEnv {
   }
 
   /** Verifies every projection until both agree with Postgres (Debezium and the workers catch up). */
-  async converged(timeoutMs = 90_000): Promise<VerifyReport[]> {
+  async converged(timeoutMs = 90_000, database = this.mongoDatabase): Promise<VerifyReport[]> {
     const admin = superuserClient(this.settings);
     await admin.connect();
     try {
-      const verifyAll = async () => Promise.all(PROJECTIONS.map((p) => verifyProjection(admin, this.schema, this.db, p)));
+      const db = this.mongo.db(database);
+      const verifyAll = async () => Promise.all(PROJECTIONS.map((p) => verifyProjection(admin, this.schema, db, p)));
       const clean = (reports: VerifyReport[]) => reports.every((r) => r.missing + r.unexpected + r.different === 0);
       return await eventually(verifyAll, clean, timeoutMs);
     } finally {
@@ -162,7 +165,7 @@ export class ShopEnv {
     if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics }).catch(() => undefined);
     await kafkaAdmin.deleteGroups([...this.groups]).catch(() => undefined);
     await kafkaAdmin.disconnect();
-    await this.mongo?.db(this.mongoDatabase).dropDatabase().catch(() => undefined);
+    for (const database of this.databases) await this.mongo?.db(database).dropDatabase().catch(() => undefined);
     await this.mongo?.close();
     await this.pool?.end();
   }
