@@ -30,7 +30,7 @@ describe('orders flow from Postgres into order_views', () => {
     const id = Number(order?.id);
 
     const inserted = await eventually(() => view(id), (d) => d !== null);
-    expect(inserted).toMatchObject({ orderId: id, customerId: Number(customer?.id), status: 'pending', currency: 'EUR', note: 'gift wrap', schemaVersion: 1 });
+    expect(inserted).toMatchObject({ orderId: id, customerId: Number(customer?.id), status: 'pending', currency: 'EUR', note: 'gift wrap', schemaVersion: 2 });
     expect(inserted?.['placedAt']).toBeInstanceOf(Date);
 
     await env.sql("UPDATE $schema.orders SET status = 'paid', note = NULL WHERE id = $1", [id]);
