@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ident } from '../postgres/sql.js';
+import { customerNameShape, type NameShape } from './migrate.js';
 import { recordPayment } from './outbox.js';
 import { PAYMENT_KINDS } from '../../schemas/events/payment-events.js';
 
@@ -50,14 +51,7 @@ interface Ids {
   names: NameShape;
 }
 
-type NameShape = 'single' | 'split';
-
 /** Writers follow the schema they find: before migration 004 one name column, after it two. */
-export async function customerNameShape(client: pg.ClientBase, schema: string): Promise<NameShape> {
-  const { rows } = await client.query('SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3', [schema, 'customers', 'given_name']);
-  return rows.length > 0 ? 'split' : 'single';
-}
-
 function nameColumns(shape: NameShape): string {
   return shape === 'split' ? 'given_name, family_name' : 'name';
 }

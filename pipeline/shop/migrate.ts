@@ -64,6 +64,14 @@ export async function migrateShop(client: pg.Client, opts: ShopSchemaOptions): P
   return applied;
 }
 
+/** customers before migration 004 has one `name` column; from it on, given and family names. */
+export type NameShape = 'single' | 'split';
+
+export async function customerNameShape(client: pg.ClientBase, schema: string): Promise<NameShape> {
+  const { rows } = await client.query('SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3', [schema, 'customers', 'given_name']);
+  return rows.length > 0 ? 'split' : 'single';
+}
+
 /** Removes a shop schema and its publication (tests clean up after themselves). */
 export async function dropShop(client: pg.Client, schema: string, publication: string): Promise<void> {
   await client.query(`DROP PUBLICATION IF EXISTS ${ident(publication)}`);

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { toCents } from '../../projections/decimal.js';
-import { paymentAuthorized, paymentCaptured, paymentRefunded, type PaymentKind } from '../../schemas/events/payment-events.js';
+import type { PaymentKind } from '../../schemas/events/payment-events.js';
 import { EVENT_TYPES } from '../../schemas/events/registry.js';
-import type { VersionHistory } from '../../schemas/versioned.js';
 import { PipelineError } from '../errors.js';
 import { ident } from '../postgres/sql.js';
 
@@ -44,12 +43,6 @@ export interface Payment {
   reason?: string;
 }
 
-const HISTORIES: Record<PaymentKind, VersionHistory<unknown>> = {
-  authorized: paymentAuthorized as VersionHistory<unknown>,
-  captured: paymentCaptured as VersionHistory<unknown>,
-  refunded: paymentRefunded as VersionHistory<unknown>,
-};
-
 /** The current version's payload for a payment. */
 function currentPayload(p: Payment): unknown {
   const amountCents = Number(toCents(p.amount));
@@ -66,7 +59,9 @@ function currentPayload(p: Payment): unknown {
  */
 export async function recordPayment(client: pg.ClientBase, schema: string, payment: Payment, as?: { schemaVersion: number; payload: unknown }): Promise<string> {
   const type = `payment.${payment.kind}`;
-  const history = HISTORIES[payment.kind];
+  const spec = EVENT_TYPES[type];
+  if (spec === undefined) throw new PipelineError('EVENT_INVALID', `no event type ${type} in schemas/events/registry.ts`);
+  const history = spec.history;
   const schemaVersion = as?.schemaVersion ?? history.current;
   const payload = as?.payload ?? currentPayload(payment);
   const check = history.upcast(schemaVersion, payload);
@@ -76,7 +71,7 @@ export async function recordPayment(client: pg.ClientBase, schema: string, payme
   await client.query('BEGIN');
   try {
     await client.query(`INSERT INTO ${s}.payments (id, order_id, kind, amount, method) VALUES ($1, $2, $3, $4, $5)`, [id, payment.orderId, payment.kind, payment.amount, payment.method ?? 'card']);
-    await writeOutboxEvent(client, schema, { id, aggregateType: (EVENT_TYPES[type] ?? { aggregateType: 'order' }).aggregateType, aggregateId: String(payment.orderId), type, schemaVersion, payload });
+    await writeOutboxEvent(client, schema, { id, aggregateType: spec.aggregateType, aggregateId: String(payment.orderId), type, schemaVersion, payload });
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CustomerView } from '../../projections/customer-views.js';
 import type { OrderView } from '../../projections/order-views.js';
 import { ident } from '../postgres/sql.js';
+import { customerNameShape } from '../shop/migrate.js';
 
 /**
  * The documents each projection should hold, built straight from Postgres with SQL: a second,
@@ -12,9 +13,8 @@ import { ident } from '../postgres/sql.js';
  * (before and after migration 004), split by the same rule as the migration's backfill.
  */
 async function customerNameColumns(client: pg.ClientBase, schema: string): Promise<string> {
-  const { rows } = await client.query('SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3', [schema, 'customers', 'given_name']);
   const [given, family] =
-    rows.length > 0
+    (await customerNameShape(client, schema)) === 'split'
       ? ['c.given_name', 'c.family_name']
       : ["split_part(c.name, ' ', 1)", "CASE WHEN position(' ' IN c.name) > 0 THEN substr(c.name, position(' ' IN c.name) + 1) ELSE '' END"];
   return `${given} AS given_name, ${family} AS family_name,
