@@ -43,6 +43,8 @@ export function connectorForSchema(opts: { name: string; schema: string; topicPr
   const retargeted: Record<string, string> = {};
   if (base.config['predicates.isOutbox.pattern'] !== undefined) retargeted['predicates.isOutbox.pattern'] = `${prefix}\\.${escapeRegex(opts.schema)}\\.outbox`;
   if (base.config['transforms.outbox.route.topic.replacement'] !== undefined) retargeted['transforms.outbox.route.topic.replacement'] = eventTopic(opts.topicPrefix, '${routedByValue}');
+  const heartbeat = base.config['heartbeat.action.query'];
+  if (heartbeat !== undefined) retargeted['heartbeat.action.query'] = heartbeat.replaceAll('shop.debezium_heartbeat', `"${opts.schema}".debezium_heartbeat`);
   if (base.config['topic.creation.events.include'] !== undefined) retargeted['topic.creation.events.include'] = `${prefix}\\.events\\..*`;
   return {
     name: opts.name,

@@ -65,6 +65,7 @@ export interface Settings {
   readonly connectUrl: string;
   readonly mongoUrl: string;
   readonly mongoDatabase: string;
+  readonly redis: { host: string; port: number };
 }
 
 export function secretsPath(stackHome: string): string {
@@ -121,6 +122,7 @@ export function loadSettings(source: NodeJS.ProcessEnv = process.env): Settings 
     connectUrl: `http://${env.CONNECT_HOST}:${env.CONNECT_PORT}`,
     mongoUrl: env.MONGO_URL ?? `mongodb://${env.MONGO_HOST}:${env.MONGO_PORT}`,
     mongoDatabase: env.MONGO_DATABASE,
+    redis: { host: env.REDIS_HOST, port: env.REDIS_PORT },
   });
   if (source === process.env) cached = settings;
   return settings;

@@ -10,6 +10,7 @@ import { verifyCommand } from './commands/verify.js';
 import { dlqCommand } from './commands/dlq.js';
 import { benchCommand } from './commands/bench.js';
 import { documentsCommand } from './commands/documents.js';
+import { serveCommand } from './commands/serve.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   connectors: { run: connectorsCommand, help: 'apply [FILE...] | status | restart NAME: Debezium connectors' },
   shop: { run: shopCommand, help: 'migrate | seed | load: the sample domain' },
   run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
+  serve: { run: serveCommand, help: 'the read API (Redis in front, read-your-writes) until SIGTERM' },
   verify: { run: verifyCommand, help: 'compare a projection with Postgres; exit 1 on any difference' },
   bench: { run: benchCommand, help: 'drain [--changes N]: projector rate beside its two ceilings' },
   documents: { run: documentsCommand, help: 'upgrade | read | schemas: versioned documents' },

@@ -2,7 +2,7 @@ import { applyContribution } from '../../projections/fold.js';
 import { emptyState, slotKey, type Contribution, type DerivedContribution, type DocId, type DocState, type Projection } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
 import { PipelineError } from '../errors.js';
-import type { CasWrite, DocumentStore, StoredDoc } from '../store/documents.js';
+import type { CasWrite, DocumentStore, StoredDoc, WrittenDoc } from '../store/documents.js';
 import { MAX_ATTEMPTS, newestPerKey, References } from './references.js';
 
 export interface ApplyStats {
@@ -22,6 +22,17 @@ interface Prepared {
 }
 
 type Derived = Map<string, Contribution[]>;
+
+/** Every table and event type the projections read, as owners or by reference. */
+export function sourceNames(projections: readonly Projection[]): string[] {
+  return [...new Set(projections.flatMap((p) => [...Object.keys(p.sources), ...Object.keys(p.references)]))];
+}
+
+/** What a reader may see of a stored document: its public fields, or null while it is not visible. */
+export function publicView(doc: StoredDoc): WrittenDoc {
+  const { _state, _refKeys, _visible, _rev, ...fields } = doc;
+  return { id: doc._id, rev: _rev, doc: _visible ? fields : null };
+}
 
 function storedVersion(doc: StoredDoc): number | undefined {
   return typeof doc['schemaVersion'] === 'number' ? doc['schemaVersion'] : undefined;
@@ -62,13 +73,18 @@ export class Projector {
   constructor(
     private readonly store: DocumentStore,
     private readonly projections: readonly Projection[],
+    /**
+     * Told about every document written, before the round is acknowledged (so before its offsets
+     * are committed): the read side's cache keeps itself coherent with it.
+     */
+    private readonly onWritten?: (collection: string, docs: WrittenDoc[]) => Promise<void>,
   ) {
     this.references = new References(store, projections);
   }
 
   /** Tables any projection reads, as owner or by reference. */
   tables(): string[] {
-    return [...new Set(this.projections.flatMap((p) => [...Object.keys(p.sources), ...Object.keys(p.references)]))];
+    return sourceNames(this.projections);
   }
 
   async apply(changes: RowChange[]): Promise<ApplyStats> {
@@ -198,9 +214,9 @@ export class Projector {
    */
   private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived, emitDerived = true): Promise<Set<string>> {
     const lost = new Set((await this.store.casWrite(projection.collection, writes.map((w) => w.write))).map(String));
-    for (const w of writes) {
-      if (!lost.has(String(w.write.id))) this.queueDerived(projection, w.write.id, w.write.doc._rev, w.write.doc._state, w.targets, derived);
-    }
+    const won = writes.filter((w) => !lost.has(String(w.write.id)));
+    for (const w of won) this.queueDerived(projection, w.write.id, w.write.doc._rev, w.write.doc._state, w.targets, derived);
+    if (this.onWritten !== undefined) await this.onWritten(projection.collection, won.map((w) => publicView(w.write.doc)));
     stats.written[projection.collection] = (stats.written[projection.collection] ?? 0) + writes.length - lost.size;
     stats.conflicts += lost.size;
     return lost;

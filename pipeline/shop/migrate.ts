@@ -8,11 +8,13 @@ import { ident } from '../postgres/sql.js';
 export const ROW_TABLES = ['customers', 'products', 'orders', 'order_lines'] as const;
 /** The outbox: Debezium's event router turns its inserts into events on `<prefix>.events.<aggregate>`. */
 export const OUTBOX_TABLE = 'outbox';
+/** Debezium's heartbeat.action.query target: keeps the slot moving while the shop is quiet. */
+export const HEARTBEAT_TABLE = 'debezium_heartbeat';
 /** Tables Debezium captures; the publication lists exactly these. */
-export const CAPTURED_TABLES = [...ROW_TABLES, OUTBOX_TABLE] as const;
+export const CAPTURED_TABLES = [...ROW_TABLES, OUTBOX_TABLE, HEARTBEAT_TABLE] as const;
 export type CapturedTable = (typeof CAPTURED_TABLES)[number];
 /** Tables the shop's app writes (payments are published through the outbox, not captured). */
-const APP_TABLES = [...CAPTURED_TABLES, 'payments'] as const;
+const APP_TABLES = [...ROW_TABLES, OUTBOX_TABLE, 'payments'] as const;
 
 const MIGRATIONS_DIR = join(PROJECT_ROOT, 'shop', 'migrations');
 
@@ -59,6 +61,7 @@ export async function migrateShop(client: pg.Client, opts: ShopSchemaOptions): P
   await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${appTables} TO ${app}`);
   await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${app}`);
   await client.query(`GRANT SELECT ON ${tables} TO ${dbz}`);
+  await client.query(`GRANT INSERT, UPDATE ON ${s}.${ident(HEARTBEAT_TABLE)} TO ${dbz}`);
   const pub = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [opts.publication]);
   await client.query(pub.rowCount === 0 ? `CREATE PUBLICATION ${ident(opts.publication)} FOR TABLE ${tables}` : `ALTER PUBLICATION ${ident(opts.publication)} SET TABLE ${tables}`);
   return applied;

@@ -18,6 +18,14 @@ export interface StoredDoc {
   [field: string]: unknown;
 }
 
+/** A document as the read side sees it after a write: its revision and public fields. */
+export interface WrittenDoc {
+  id: DocId;
+  rev: number;
+  /** The public document (internal fields dropped), or null when it is not visible. */
+  doc: Record<string, unknown> | null;
+}
+
 /** A referenced row as kept in `_ref_<table>`: the newest version seen, guarded by position. */
 export interface RefDoc {
   _id: DocId;

@@ -1,6 +1,6 @@
 import { PROJECTIONS } from '../../projections/registry.js';
 import type { Projection } from '../../projections/types.js';
-import { decodeChange, type RawMessage } from '../../schemas/decode-change.js';
+import { decodeChange, type RawMessage, type TableSpec } from '../../schemas/decode-change.js';
 import { decodeEvent } from '../../schemas/decode-event.js';
 import { EVENT_TYPES, eventTopic, isEventTopic, type EventSpec } from '../../schemas/events/registry.js';
 import { SHOP_TABLES } from '../../schemas/shop-rows.js';
@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
 import { applyValidators } from '../store/validators.js';
+import { DocumentCache } from '../read/document-cache.js';
 
 export interface RunningWorker {
   /** Time spent per store operation since start. */
@@ -32,11 +33,28 @@ export interface WorkerTarget {
   projections?: readonly Projection[];
   /** Consume only these tables' topics (default: every table the projections read). */
   tables?: string[];
+  /** Keep the read side's Redis cache coherent (default true; Redis down never stops the worker). */
+  cache?: boolean;
+  /** Another Redis than REDIS_HOST/REDIS_PORT's. */
+  redis?: { host: string; port: number };
   /** The event types and versions this worker knows (default: this build's, EVENT_TYPES). */
   events?: Readonly<Record<string, EventSpec>>;
   concurrency?: number;
   chunkSize?: number;
   maxRoundChanges?: number;
+}
+
+/**
+ * The tables (with their row schemas) and topics a worker reads for the given source names. An
+ * event type this build does not know still has its aggregate's topic read (EVENT_TYPES): its
+ * events are parked for a newer worker rather than left unread.
+ */
+export function projectorInputs(sources: string[], target: { topicPrefix: string; schema: string; tables?: string[] }): { tables: Record<string, TableSpec>; topics: string[] } {
+  const inputs = sources.filter((t) => target.tables === undefined || target.tables.includes(t));
+  const tables = Object.fromEntries(inputs.filter((t) => t in SHOP_TABLES).map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
+  const aggregates = new Set(inputs.filter((t) => t in EVENT_TYPES).map((t) => (EVENT_TYPES[t] as EventSpec).aggregateType));
+  const topics = [...Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t)), ...[...aggregates].map((a) => eventTopic(target.topicPrefix, a))];
+  return { tables, topics };
 }
 
 /** Wires Kafka, the store and the projector together for the shop's projections. */
@@ -48,14 +66,19 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
   await store.ensureIndexes(storeCollections(projections));
   await applyValidators(store.db, projections, log);
-  const projector = new Projector(store, projections);
+  const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase }, log);
+  await cache?.connect();
+  let cacheFailures = 0;
+  const projector = new Projector(store, projections, cache === undefined ? undefined : async (collection, docs) => {
+    try {
+      await cache.written(collection, docs);
+    } catch (err) {
+      // The cache is not the truth: entries it could not update expire after their TTL.
+      if (cacheFailures++ % 100 === 0) log.warn({ err: String(err), failures: cacheFailures, event: 'cache_update_failed' }, 'redis unavailable: cached documents may be stale until their TTL');
+    }
+  });
   const events = target.events ?? EVENT_TYPES;
-  const inputs = projector.tables().filter((t) => target.tables === undefined || target.tables.includes(t));
-  const tables = Object.fromEntries(inputs.filter((t) => t in SHOP_TABLES).map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
-  // An event type this build does not know still has its aggregate's topic read (EVENT_TYPES):
-  // its events are parked for a newer worker rather than left unread.
-  const aggregates = new Set(inputs.filter((t) => t in EVENT_TYPES).map((t) => (EVENT_TYPES[t] as EventSpec).aggregateType));
-  const topics = [...Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t)), ...[...aggregates].map((a) => eventTopic(target.topicPrefix, a))];
+  const { tables, topics } = projectorInputs(projector.tables(), target);
   const decode = (message: RawMessage) => (isEventTopic(message.topic, target.topicPrefix) ? decodeEvent(message, events) : decodeChange(message, tables));
 
   const admin = kafka.admin();
@@ -100,6 +123,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       await consumer.disconnect();
       await producer.disconnect();
       await mongo.close();
+      await cache?.close();
       log.info({ event: 'worker_stopped' }, 'projector stopped');
     },
   };

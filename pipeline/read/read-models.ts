@@ -1,0 +1,66 @@
+import { MongoError, MongoServerError, type Db } from 'mongodb';
+import type { Projection } from '../../projections/types.js';
+import { PipelineError } from '../errors.js';
+import type { StoredDoc } from '../store/documents.js';
+import type { DocumentCache } from './document-cache.js';
+import { readDocument, type ReadDocument } from './document-reader.js';
+
+export interface Served<T> {
+  found: ReadDocument<T> | null;
+  rev: number;
+  cache: 'hit' | 'miss';
+}
+
+const INTERNAL = { _state: 0, _refKeys: 0 } as const;
+
+/**
+ * The store is down or unreachable (no server selected, network, not connected, timed out): a 503
+ * for the client, not a 500. A MongoServerError means the store answered, with an error.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  return (err instanceof MongoError && !(err instanceof MongoServerError)) || (err instanceof PipelineError && err.code === 'COMPONENT_NOT_RUNNING');
+}
+
+/**
+ * Reads documents of one projection through the cache: a hit is served from Redis; a miss (or a
+ * fence, or Redis down) reads the store and fills the entry, which Redis refuses if a newer
+ * revision got there first. Either way the document goes through the typed reader.
+ */
+export class ReadModel {
+  constructor(
+    private readonly db: Db,
+    readonly projection: Projection,
+    private readonly cache: DocumentCache | undefined,
+  ) {}
+
+  async get(id: number): Promise<Served<Record<string, unknown>>> {
+    const collection = this.projection.collection;
+    const cached = await this.cache?.get(collection, id);
+    if (cached?.kind === 'hit') {
+      return { found: cached.doc === null ? null : this.parse({ _id: id, ...cached.doc }), rev: cached.rev, cache: 'hit' };
+    }
+    const raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
+    const rev = raw?._rev ?? 0;
+    const visible = raw !== null && raw._visible === true;
+    if (raw !== null) {
+      const { _rev, _visible, ...fields } = raw;
+      await this.cache?.fill(collection, id, rev, visible ? fields : null);
+    } else await this.cache?.fill(collection, id, 0, null);
+    return { found: visible ? this.parse(raw) : null, rev, cache: 'miss' };
+  }
+
+  /** Documents matching a filter, newest first: a query, served from the store only. */
+  async page(filter: Record<string, unknown>, sort: Record<string, 1 | -1>, page: number, pageSize: number): Promise<{ total: number; docs: Record<string, unknown>[] }> {
+    const collection = this.db.collection<StoredDoc>(this.projection.collection);
+    const query = { ...filter, _visible: true };
+    const [total, raws] = await Promise.all([
+      collection.countDocuments(query),
+      collection.find(query, { projection: INTERNAL }).sort(sort).skip((page - 1) * pageSize).limit(pageSize).toArray(),
+    ]);
+    return { total, docs: raws.map((r) => this.parse(r).doc) };
+  }
+
+  private parse(raw: Record<string, unknown>): ReadDocument<Record<string, unknown>> {
+    return readDocument(this.projection.documents, this.projection.name, raw) as ReadDocument<Record<string, unknown>>;
+  }
+}
