@@ -1,3 +1,4 @@
+import { stopApps } from './app-processes.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -79,6 +80,9 @@ export async function stackUp(log: Logger, only?: ComponentName[], env: NodeJS.P
 export async function stackDown(log: Logger, purge: boolean): Promise<ComponentName[]> {
   const ctx = stackContext(log);
   const stopped: ComponentName[] = [];
+  // The pipeline's own processes first (demo leaves them running): they depend on everything below.
+  const apps = await stopApps(ctx.settings);
+  if (apps.length > 0) log.info({ stopped: apps }, 'stopped the projector and read API');
   for (const component of [...COMPONENTS].reverse()) {
     // Connect and Kafka flush offsets and leave groups on SIGTERM; give them time to do it.
     if (await stopProcess(pidFile(ctx, component.name), component.stopSignal, 60_000)) stopped.push(component.name);

@@ -12,7 +12,10 @@ import { stackUp } from '../../stack/stack.js';
 import { connectMongo } from '../../store/mongo.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
-import { migrateDefaultShop } from './shop.js';
+import { migrateDefaultShop, printRoundTrip } from './shop.js';
+import { orderRoundTrip } from '../../shop/round-trip.js';
+import { READ_API_URL, startApp } from '../../stack/app-processes.js';
+import { waitUntil } from '../../stack/processes.js';
 
 const USAGE = 'cdc demo [--duration S] [--rate N]';
 
@@ -60,18 +63,29 @@ export async function demoCommand(argv: string[], log: Logger): Promise<number> 
   await worker.stop();
   await mongo.close();
   await admin.end();
-  await pool.end();
   const clean = reports.every((r) => r.missing + r.unexpected + r.different === 0);
+  console.log(`\n${reports.map(formatReport).join('\n')}\n`);
+
+  // Left running for you to try: the projector and the read API, in the background.
+  startApp(settings, 'projector');
+  const api = startApp(settings, 'read-api');
+  await waitUntil(async () => (await fetch(`${READ_API_URL}/readyz`).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, what: 'the read API', intervalMs: 250, pid: api, logFile: `${settings.stackHome}/logs/read-api.log` });
+  say(`read-your-writes round trip through ${READ_API_URL}:`);
+  printRoundTrip(await orderRoundTrip(pool, SHOP.schema, READ_API_URL));
+  await pool.end();
   console.log(`
-${reports.map(formatReport).join('\n')}
+Try the read API (projector and API keep running in the background; logs in .stack/logs/):
+  curl ${READ_API_URL}/orders/1
+  curl ${READ_API_URL}/customers/1/orders?pageSize=5
+  ${READ_API_URL}/openapi.json   ${READ_API_URL}/metrics   ./cdc shop roundtrip
 
 Where to look:
   stack and memory          ./cdc stack status
   component logs            ./cdc stack logs connect   (postgres, kafka, connect, store, redis)
   the connector             ./cdc connectors status    (REST: ${settings.connectUrl}/connectors)
   the read model            ${settings.mongoUrl}/${settings.mongoDatabase}, collections order_views, customer_views
-  keep projecting           ./cdc run        and in another shell   ./cdc shop load --rate 200 --duration 60
-  stop everything           ./cdc stack down
+  more load                 ./cdc shop load --rate 200 --duration 60
+  stop everything           ./cdc stack down   (also stops the projector and the read API)
 `);
   return clean ? 0 : 1;
 }

@@ -6,9 +6,11 @@ import { appPool, superuserClient } from '../../postgres/clients.js';
 import { SHOP } from '../../shop/defaults.js';
 import { runLoad, seedShop } from '../../shop/load-generator.js';
 import { migrateShop } from '../../shop/migrate.js';
+import { orderRoundTrip, type RoundTrip } from '../../shop/round-trip.js';
+import { READ_API_URL } from '../../stack/app-processes.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc shop migrate | seed [--customers N] [--products N] | load [--rate N] [--duration S] [--changes N] [--concurrency N] [--seed N]';
+const USAGE = 'cdc shop migrate | seed [--customers N] [--products N] | load [--rate N] [--duration S] [--changes N] [--concurrency N] [--seed N] | roundtrip [--url URL]';
 
 export async function migrateDefaultShop(): Promise<string[]> {
   const settings = loadSettings();
@@ -19,6 +21,13 @@ export async function migrateDefaultShop(): Promise<string[]> {
   } finally {
     await client.end();
   }
+}
+
+export function printRoundTrip(trip: RoundTrip): void {
+  console.log(`placed order ${trip.orderId}; after COMMIT pg_current_wal_lsn() = ${trip.lsn}`);
+  console.log(`GET /orders/${trip.orderId} with X-Min-Lsn: ${trip.lsn} -> ${trip.status}, X-Read-Consistency: ${trip.consistency ?? '(none)'}, ${trip.ms} ms`);
+  const doc = trip.document as { note?: unknown; totals?: unknown } | null;
+  console.log(`  note ${JSON.stringify(doc?.note)}, totals ${JSON.stringify(doc?.totals)}`);
 }
 
 export async function shopCommand(argv: string[], log: Logger): Promise<number> {
@@ -75,6 +84,17 @@ export async function shopCommand(argv: string[], log: Logger): Promise<number> 
         await pool.end();
       }
       return 0;
+    }
+    case 'roundtrip': {
+      const { values } = parseCommandArgs(rest, { url: { type: 'string' } }, z.object({ url: z.url().default(READ_API_URL) }), USAGE);
+      const pool = appPool(settings, 1);
+      try {
+        const trip = await orderRoundTrip(pool, SHOP.schema, values.url.replace(/\/$/, ''));
+        printRoundTrip(trip);
+        return trip.status === 200 && trip.consistency === 'fresh' ? 0 : 1;
+      } finally {
+        await pool.end();
+      }
     }
     default:
       throw new PipelineError('CLI_USAGE', `unknown shop command "${sub ?? ''}"`, { hint: `usage: ${USAGE}` });
