@@ -71,7 +71,7 @@ describe('schema evolution', () => {
 
   test('customers splits its name column while the pipeline runs: old and new row shapes project alike, live and on a replay', async () => {
     env = new ShopEnv();
-    await env.createSchema({ customers: 20, products: 10 }, '003_payments_outbox.sql');
+    await env.createSchema({ customers: 20, products: 10 }, ['004_customer_name_split.sql']);
     await env.startConnector();
     await env.startWorker();
     await runLoad(env.pool, { schema: env.schema, changes: 300, concurrency: 2, seed: 7 });

@@ -120,20 +120,20 @@ export class ShopEnv {
     });
   }
 
-  /** `upTo`: hold later migrations back (a test applies them while the pipeline runs). */
-  async createSchema(seed = { customers: 5, products: 5 }, upTo?: string): Promise<void> {
-    await this.migrate(upTo);
+  /** `holdBack`: migrations a test applies later, while the pipeline runs. */
+  async createSchema(seed = { customers: 5, products: 5 }, holdBack: readonly string[] = []): Promise<void> {
+    await this.migrate(holdBack);
     this.pool = appPool(this.settings, 4);
     const client = await this.pool.connect();
     await seedShop(client, this.schema, seed).finally(() => client.release());
     this.mongo = await connectMongo(this.mongoUrl);
   }
 
-  async migrate(upTo?: string): Promise<string[]> {
+  async migrate(holdBack: readonly string[] = []): Promise<string[]> {
     const admin = superuserClient(this.settings);
     await admin.connect();
     try {
-      return await migrateShop(admin, { schema: this.schema, publication: this.publication, appUser: this.settings.pg.appUser, debeziumUser: this.settings.pg.debeziumUser, ...(upTo === undefined ? {} : { upTo }) });
+      return await migrateShop(admin, { schema: this.schema, publication: this.publication, appUser: this.settings.pg.appUser, debeziumUser: this.settings.pg.debeziumUser, holdBack });
     } finally {
       await admin.end();
     }
