@@ -45,6 +45,8 @@ export const EnvSchema = z.object({
   MONGO_DATABASE: z.string().min(1).default('shop_views'),
   REDIS_HOST: host.default('127.0.0.1'),
   REDIS_PORT: port.default(6379),
+  /** A worker's /metrics, /healthz, /readyz listener (cdc run --metrics-port overrides it). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -4,7 +4,9 @@ import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from '../kafk
 import { PipelineError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { deadLetter } from './dead-letter.js';
-import type { Projector } from './projector.js';
+import type { ApplyStats, Projector } from './projector.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { ProgressRecorder } from './progress.js';
 import { GroupCommit } from './group-commit.js';
 import { withRetry } from './retry.js';
 
@@ -25,6 +27,8 @@ export interface ConsumeOptions {
   fromBeginning?: boolean;
   /** True once the worker is shutting down: a store retry loop then gives up instead of waiting. */
   isStopping: () => boolean;
+  metrics: WorkerMetrics;
+  progress?: ProgressRecorder;
 }
 
 /**
@@ -34,6 +38,7 @@ export interface ConsumeOptions {
  * an outage re-delivers instead of losing; the projector makes the re-delivery harmless.
  */
 export async function runConsumer(opts: ConsumeOptions): Promise<void> {
+  const m = opts.metrics;
   const group = new GroupCommit(
     (changes) =>
       withRetry(() => opts.projector.apply(changes), {
@@ -41,11 +46,23 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
         shouldStop: opts.isStopping,
         beforeRetry: async (attempt, delayMs, err) => {
           const code = err instanceof PipelineError ? err.code : 'STORE_WRITE_FAILED';
+          m.storeErrors.inc({ code });
           opts.log.warn({ attempt, delayMs: Math.round(delayMs), code, err: String(err), event: 'store_retry' }, 'round not applied; retrying, offsets not committed');
         },
+      }).then((stats) => {
+        recordRound(m, changes, stats);
+        return stats;
       }),
     opts.maxRoundChanges,
   );
+  opts.consumer.on(opts.consumer.events.GROUP_JOIN, (e) => {
+    m.rebalances.inc();
+    m.lag.reset();
+    m.assigned.set(Object.values(e.payload.memberAssignment).reduce((n, partitions) => n + partitions.length, 0));
+    opts.log.info({ event: 'group_joined', assignment: e.payload.memberAssignment }, 'joined the group');
+  });
+  opts.consumer.on(opts.consumer.events.STOP, () => m.assigned.set(0));
+  opts.consumer.on(opts.consumer.events.CRASH, () => m.assigned.set(0));
   for (const topic of opts.topics) await opts.consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
   await opts.consumer.run({
     // Offsets are resolved by hand, only after the store acknowledged the writes they cover;
@@ -56,6 +73,19 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
     partitionsConsumedConcurrently: opts.concurrency,
     eachBatch: (payload) => handleBatch(opts, group, payload),
   });
+}
+
+/** Once per store round (not per batch: a round's stats are shared by all its batches). */
+function recordRound(m: WorkerMetrics, changes: RowChange[], stats: ApplyStats): void {
+  const now = Date.now();
+  m.roundChanges.observe(changes.length);
+  for (const [projection, n] of Object.entries(stats.changesByProjection)) if (n > 0) m.changesApplied.inc({ projection }, n);
+  for (const [collection, n] of Object.entries(stats.written)) if (n > 0) m.documentsWritten.inc({ collection }, n);
+  for (const c of changes) {
+    if (c.sourceTsMs <= 0) continue;
+    m.endToEnd.observe(Math.max(0, now - c.sourceTsMs) / 1000);
+    if (c.sourceTsMs > m.lastAppliedSourceMs) m.lastAppliedSourceMs = c.sourceTsMs;
+  }
 }
 
 function textHeaders(headers: KafkaMessage['headers']): Record<string, string | undefined> {
@@ -87,13 +117,20 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
       else if (decoded.kind === 'invalid' || decoded.kind === 'park') {
         // Poison (invalid) and not-yet-understood (park) both leave the partition moving; the
         // dead-letter topic keeps them, byte for byte, for `cdc dlq replay`.
-        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason, kind: decoded.kind === 'park' ? 'parked' : 'invalid' });
+        const kind = decoded.kind === 'park' ? 'parked' : 'invalid';
+        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason, kind });
+        opts.metrics.deadLetters.inc({ topic: batch.topic, kind });
         log.warn({ offset: message.offset, reason: decoded.reason, event: decoded.kind === 'park' ? 'parked' : 'dead_lettered' }, 'event set aside in the dead-letter topic');
       }
     }
+    opts.metrics.batchRecords.observe(chunk.length);
+    const lag = (offset: string) => opts.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(offset) - 1));
     if (changes.length === 0) {
       const last = chunk[chunk.length - 1];
-      if (last !== undefined) payload.resolveOffset(last.offset);
+      if (last !== undefined) {
+        payload.resolveOffset(last.offset);
+        lag(last.offset);
+      }
       continue;
     }
     const started = Date.now();
@@ -104,6 +141,13 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
     if (last !== undefined) payload.resolveOffset(last.offset);
     await payload.commitOffsetsIfNecessary();
     await payload.heartbeat();
-    log.debug({ event: 'batch_applied', records: chunk.length, ms: Date.now() - started, ...stats }, 'batch applied');
+    if (last !== undefined) {
+      lag(last.offset);
+      opts.progress?.note(batch.topic, batch.partition, Number(last.offset), changes.reduce((max, c) => Math.max(max, c.sourceTsMs), 0));
+    }
+    log.debug(
+      { event: 'batch_applied', records: chunk.length, ms: Date.now() - started, lagRecords: last === undefined ? undefined : Number(batch.highWatermark) - Number(last.offset) - 1, freshnessSeconds: opts.metrics.freshnessSeconds(), ...stats },
+      'batch applied',
+    );
   }
 }

@@ -13,6 +13,8 @@ export interface ApplyStats {
   conflicts: number;
   /** Documents rewritten because a row they embed changed. */
   fannedOut: number;
+  /** Changes each projection read (as owner or by reference). */
+  changesByProjection: Record<string, number>;
 }
 
 interface Prepared {
@@ -92,13 +94,14 @@ export class Projector {
   }
 
   private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
-    const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
+    const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     await this.references.writeRows(changes);
     const derived: Derived = new Map();
     for (const projection of this.projections) {
       const refChanges = newestPerKey(changes.filter((c) => c.table in projection.references), (c) => slotKey(c.table, c.id));
       if (refChanges.length > 0) await this.fanOut(projection, refChanges, stats, derived);
       const own = changes.flatMap((c) => projection.sources[c.table]?.(c) ?? []);
+      stats.changesByProjection[projection.name] = changes.filter((c) => c.table in projection.sources || c.table in projection.references).length;
       const incoming = [...own, ...(derived.get(projection.name) ?? [])];
       if (incoming.length > 0) await this.upsert(projection, incoming, stats, derived);
     }
@@ -177,7 +180,7 @@ export class Projector {
    * compare-and-set (what `cdc documents upgrade` runs on the documents nobody touches).
    */
   async rewrite(projection: Projection, ids: DocId[]): Promise<ApplyStats> {
-    const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0 };
+    const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     const derived: Derived = new Map();
     await this.upsert(projection, [], stats, derived, ids);
     // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the

@@ -60,6 +60,8 @@ function storeError(what: string, cause: unknown): PipelineError {
 export class DocumentStore {
   /** Time spent per store operation (count, milliseconds, documents): where a batch's time goes. */
   readonly timings = new Map<string, { count: number; ms: number; docs: number }>();
+  /** Told the duration of every operation (the worker's metrics). */
+  onTiming: ((operation: string, ms: number) => void) | undefined;
 
   constructor(readonly db: Db) {}
 
@@ -69,8 +71,10 @@ export class DocumentStore {
       return await run();
     } finally {
       const t = this.timings.get(op) ?? { count: 0, ms: 0, docs: 0 };
+      const ms = performance.now() - started;
       t.count += 1;
-      t.ms += performance.now() - started;
+      t.ms += ms;
+      this.onTiming?.(op, ms);
       t.docs += docs;
       this.timings.set(op, t);
     }

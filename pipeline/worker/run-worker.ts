@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { PROJECTIONS } from '../../projections/registry.js';
 import type { Projection } from '../../projections/types.js';
 import { decodeChange, type RawMessage, type TableSpec } from '../../schemas/decode-change.js';
@@ -15,8 +17,13 @@ import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
 import { applyValidators } from '../store/validators.js';
 import { DocumentCache } from '../read/document-cache.js';
+import { startMetricsListener } from '../metrics/http-listener.js';
+import { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { ProgressRecorder } from '../engine/progress.js';
 
 export interface RunningWorker {
+  /** Where /metrics, /healthz and /readyz answer (undefined when the listener is off). */
+  metricsUrl: string | undefined;
   /** Time spent per store operation since start. */
   storeTimings(): Map<string, { count: number; ms: number; docs: number }>;
   /** Finishes the batch in flight, commits what is written, leaves the group, closes clients. */
@@ -33,6 +40,8 @@ export interface WorkerTarget {
   projections?: readonly Projection[];
   /** Consume only these tables' topics (default: every table the projections read). */
   tables?: string[];
+  /** Port of the /metrics, /healthz, /readyz listener on 127.0.0.1 (0: any free port; absent: off). */
+  metricsPort?: number;
   /** Keep the read side's Redis cache coherent (default true; Redis down never stops the worker). */
   cache?: boolean;
   /** Another Redis than REDIS_HOST/REDIS_PORT's. */
@@ -61,9 +70,12 @@ export function projectorInputs(sources: string[], target: { topicPrefix: string
 export async function runWorker(target: WorkerTarget, log: Logger): Promise<RunningWorker> {
   const settings = loadSettings();
   const projections = target.projections ?? PROJECTIONS;
-  const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${target.groupId}`, log);
+  // A client id per process, so `cdc status` can tell the workers of a group apart.
+  const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`, log);
   const mongo = await connectMongo(target.mongoUrl ?? settings.mongoUrl);
   const store = new DocumentStore(mongo.db(target.mongoDatabase));
+  const metrics = new WorkerMetrics();
+  store.onTiming = (op, ms) => metrics.observeStore(op, ms);
   await store.ensureIndexes(storeCollections(projections));
   await applyValidators(store.db, projections, log);
   const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase }, log);
@@ -74,6 +86,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       await cache.written(collection, docs);
     } catch (err) {
       // The cache is not the truth: entries it could not update expire after their TTL.
+      metrics.cacheFailures.inc();
       if (cacheFailures++ % 100 === 0) log.warn({ err: String(err), failures: cacheFailures, event: 'cache_update_failed' }, 'redis unavailable: cached documents may be stale until their TTL');
     }
   });
@@ -103,6 +116,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   });
   await consumer.connect();
   let stopping = false;
+  const progress = new ProgressRecorder(store.db, target.groupId, log);
   await runConsumer({
     isStopping: () => stopping,
     consumer,
@@ -114,14 +128,27 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     concurrency: target.concurrency ?? 24,
     chunkSize: target.chunkSize ?? 2000,
     maxRoundChanges: target.maxRoundChanges ?? 10_000,
+    metrics,
+    progress,
   });
-  log.info({ topics, projections: projections.map((p) => p.name), event: 'worker_started' }, 'projector running');
+  const listener =
+    target.metricsPort === undefined
+      ? undefined
+      : await startMetricsListener(target.metricsPort, metrics.registry, async () => {
+          const storeUp = await store.db.command({ ping: 1 }).then(() => true, () => false);
+          const assigned = (await metrics.assigned.get()).values[0]?.value ?? 0;
+          return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
+        });
+  log.info({ topics, projections: projections.map((p) => p.name), metrics: listener?.url, event: 'worker_started' }, 'projector running');
   return {
+    metricsUrl: listener?.url,
     storeTimings: () => store.timings,
     async stop() {
       stopping = true;
+      await listener?.close();
       await consumer.disconnect();
       await producer.disconnect();
+      await progress.close();
       await mongo.close();
       await cache?.close();
       log.info({ event: 'worker_stopped' }, 'projector stopped');

@@ -54,12 +54,13 @@ export class ShopEnv {
 
   /** A projector worker on this environment; stopped by dispose() if the test does not. */
   async startWorker(overrides: Partial<WorkerTarget> = {}): Promise<RunningWorker> {
-    const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, mongoUrl: this.mongoUrl, ...overrides };
+    const target = { topicPrefix: this.topicPrefix, schema: this.schema, groupId: this.groupId, mongoDatabase: this.mongoDatabase, mongoUrl: this.mongoUrl, metricsPort: 0, ...overrides };
     this.groups.add(target.groupId);
     this.databases.add(target.mongoDatabase);
     const worker = await runWorker(target, this.log);
     let stopped = false;
     const handle: RunningWorker = {
+      metricsUrl: worker.metricsUrl,
       storeTimings: () => worker.storeTimings(),
       stop: async () => {
         if (!stopped) await worker.stop();

@@ -54,7 +54,7 @@ describe('group commit', () => {
     const group = new GroupCommit(async (changes) => {
       rounds.push(changes.map((c) => Number(c.id)));
       if (rounds.length === 1) await first;
-      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     }, 100);
     const a = group.submit([change(1)]);
     await new Promise((r) => setImmediate(r));
@@ -79,7 +79,7 @@ describe('group commit', () => {
     const group = new GroupCommit(async (changes) => {
       sizes.push(changes.length);
       if (sizes.length === 1) await first;
-      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0 };
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     }, 3);
     const pending = [group.submit([change(0)])];
     await new Promise((r) => setImmediate(r));

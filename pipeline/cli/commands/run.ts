@@ -5,22 +5,24 @@ import { SHOP } from '../../shop/defaults.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]';
+const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' } },
+    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' } },
     z.object({
       group: z.string().min(1).default(SHOP.consumerGroup),
       schema: z.string().min(1).default(SHOP.schema),
       'topic-prefix': z.string().min(1).default(SHOP.topicPrefix),
       database: z.string().min(1).default(loadSettings().mongoDatabase),
+      'metrics-port': z.coerce.number().int().min(0).max(65535).default(loadSettings().env.METRICS_PORT),
     }),
     USAGE,
   );
-  const worker = await runWorker({ topicPrefix: values['topic-prefix'], schema: values.schema, groupId: values.group, mongoDatabase: values.database }, log);
+  const worker = await runWorker({ topicPrefix: values['topic-prefix'], schema: values.schema, groupId: values.group, mongoDatabase: values.database, metricsPort: values['metrics-port'] }, log);
+  console.log(`projector running; metrics on ${worker.metricsUrl ?? '(off)'}/metrics`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
