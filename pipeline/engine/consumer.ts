@@ -29,6 +29,8 @@ export interface ConsumeOptions {
   isStopping: () => boolean;
   metrics: WorkerMetrics;
   progress?: ProgressRecorder;
+  /** Told every round of changes once applied (benchmarks measure end-to-end delay with it). */
+  onApplied?: (changes: RowChange[]) => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
         },
       }).then((stats) => {
         recordRound(m, changes, stats);
+        opts.onApplied?.(changes);
         return stats;
       }),
     opts.maxRoundChanges,

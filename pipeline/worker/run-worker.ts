@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PROJECTIONS } from '../../projections/registry.js';
+import type { RowChange } from '../../schemas/change.js';
 import type { Projection } from '../../projections/types.js';
 import { decodeChange, type RawMessage, type TableSpec } from '../../schemas/decode-change.js';
 import { decodeEvent } from '../../schemas/decode-event.js';
@@ -46,6 +47,8 @@ export interface WorkerTarget {
   cache?: boolean;
   /** Another Redis than REDIS_HOST/REDIS_PORT's. */
   redis?: { host: string; port: number };
+  /** Told every round of changes once applied (benchmarks). */
+  onApplied?: (changes: RowChange[]) => void;
   /** The event types and versions this worker knows (default: this build's, EVENT_TYPES). */
   events?: Readonly<Record<string, EventSpec>>;
   concurrency?: number;
@@ -130,6 +133,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     maxRoundChanges: target.maxRoundChanges ?? 10_000,
     metrics,
     progress,
+    ...(target.onApplied === undefined ? {} : { onApplied: target.onApplied }),
   });
   const listener =
     target.metricsPort === undefined

@@ -1,15 +1,44 @@
 import { z } from 'zod';
 import { drainBench } from '../../bench/drain-bench.js';
 import { readsBench } from '../../bench/reads-bench.js';
-import { loadSettings } from '../../config.js';
+import { compareBench } from '../../bench/compare-bench.js';
+import { chartSvg, markdownReport, targets } from '../../bench/compare-report.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSettings, PROJECT_ROOT } from '../../config.js';
 import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc bench drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json]';
+const USAGE = 'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json]';
 
 export async function benchCommand(argv: string[], log: Logger): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'compare') {
+    const { values } = parseCommandArgs(
+      rest,
+      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' } },
+      z.object({ quick: z.boolean().optional(), changes: positiveInt.optional(), inserts: positiveInt.optional(), 'freshness-seconds': positiveInt.optional() }),
+      USAGE,
+    );
+    const quick = values.quick === true;
+    const options = {
+      changes: values.changes ?? (quick ? 25_000 : 200_000),
+      inserts: values.inserts ?? (quick ? 20_000 : 200_000),
+      freshnessSeconds: values['freshness-seconds'] ?? (quick ? 15 : 60),
+    };
+    const report = await compareBench(loadSettings(), log, options, (line) => console.log(line));
+    const dir = join(PROJECT_ROOT, 'bench-results');
+    mkdirSync(dir, { recursive: true });
+    const stem = `compare-${report.at.replace(/[:.]/g, '-')}`;
+    writeFileSync(join(dir, `${stem}.svg`), chartSvg(report));
+    writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(dir, `${stem}.md`), markdownReport(report, `${stem}.svg`));
+    console.log('');
+    for (const t of targets(report)) console.log(`${t.met ? 'met   ' : 'MISSED'} ${t.what}: ${t.reached} (goal ${t.goal})`);
+    console.log(`\nreport: bench-results/${stem}.md (JSON and chart beside it)`);
+    return report.w1.every((w) => w.differences === 0) ? 0 : 1;
+  }
   if (sub === 'reads') {
     const { values } = parseCommandArgs(
       rest,

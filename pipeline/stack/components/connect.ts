@@ -14,7 +14,8 @@ export const connect: Component = {
   port: (ctx) => ctx.settings.env.CONNECT_PORT,
 
   async install(ctx) {
-    ensureJavaAndJars(ctx, 'kafka', 'debezium');
+    // The MongoDB sink connector is the benchmark's peer (cdc bench compare), not part of the pipeline.
+    ensureJavaAndJars(ctx, 'kafka', 'debezium', 'mongo-sink');
   },
 
   async start(ctx) {

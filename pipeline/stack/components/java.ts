@@ -7,7 +7,7 @@ export const JAVA = '/usr/bin/java';
 
 /** Java and Maven from Debian, then the jars a pom in stack/maven/ names. */
 /** Each pom in stack/maven/ and the folder of the stack home it fills. */
-const POM_OUTPUT = { kafka: 'lib/kafka', store: 'lib/store', debezium: 'plugins/debezium-connector-postgres' } as const;
+const POM_OUTPUT = { kafka: 'lib/kafka', store: 'lib/store', debezium: 'plugins/debezium-connector-postgres', 'mongo-sink': 'plugins/mongo-kafka-connect' } as const;
 
 export function ensureJavaAndJars(ctx: StackContext, ...poms: (keyof typeof POM_OUTPUT)[]): void {
   ensureDebianPackages(ctx.log, [

@@ -1,0 +1,298 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import type { Db } from 'mongodb';
+import { orderRows } from '../../projections/order-rows.js';
+import { PROJECTIONS } from '../../projections/registry.js';
+import { PROJECT_ROOT, type Settings } from '../config.js';
+import { cdcTopic, createKafka } from '../kafka/client.js';
+import { messageCount } from '../kafka/lag.js';
+import type { Logger } from '../logger.js';
+import { appPool } from '../postgres/clients.js';
+import { ident } from '../postgres/sql.js';
+import { runLoad } from '../shop/load-generator.js';
+import type { StoredDoc } from '../store/documents.js';
+import { connectMongo } from '../store/mongo.js';
+import { runWorker } from '../worker/run-worker.js';
+import { timeDrain, type DrainRun } from './drain-timer.js';
+import { BenchShop } from './harness.js';
+import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
+
+export interface CompareOptions {
+  /** Row changes of the shop's mix in the backlog. */
+  changes: number;
+  /** Order inserts in the insert-only backlog. */
+  inserts: number;
+  /** Seconds of open-loop load for the freshness run. */
+  freshnessSeconds: number;
+}
+
+export interface W1Result {
+  workload: string;
+  records: number;
+  ours: DrainRun;
+  sink: DrainRun;
+  /** ours / sink, events per second (Infinity when the sink did not finish). */
+  ratio: number;
+  /** Why the sink connector did not finish, when it did not. */
+  sinkError?: string;
+  /** Documents compared, and those that differ (missing on either side counts). */
+  compared: number;
+  differences: number;
+  firstDifferences: string[];
+  /** The visible documents W1 wrote (for C_store). */
+  docs: { _id: number }[];
+}
+
+export interface CompareReport {
+  at: string;
+  options: CompareOptions;
+  cClient: number;
+  cStore: number;
+  w1: Omit<W1Result, 'docs'>[];
+  w2: DrainRun & { peakRssMiB: number };
+  freshness: { targetRate: number; achievedRate: number; samples: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; delaysMs: number[] };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+/** C_client: every record of the topics fetched and JSON-parsed by kafkajs, nothing else. */
+async function noopConsumer(kafka: Kafka, topics: string[], records: number, group: string): Promise<number> {
+  const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
+  await consumer.connect();
+  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let first = 0;
+  let last = 0;
+  await consumer.run({
+    partitionsConsumedConcurrently: 6,
+    eachBatch: async ({ batch }) => {
+      if (first === 0) first = Date.now();
+      for (const m of batch.messages) if (m.value !== null) JSON.parse(m.value.toString('utf8'));
+      seen += batch.messages.length;
+      last = Date.now();
+    },
+  });
+  while (seen < records) await sleep(50);
+  await consumer.disconnect();
+  return records / Math.max(0.001, (last - first) / 1000);
+}
+
+/** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
+async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, say: (l: string) => void): Promise<W1Result> {
+  const topic = cdcTopic(shop.name, shop.name, 'orders');
+  const records = await messageCount(kafka, [topic]);
+  const oursDb = `${shop.name}_${workload}_w1`;
+  const sinkDb = `${shop.name}_${workload}_sink`;
+  const group = `${shop.name}-${workload}-w1`;
+  let worker: Awaited<ReturnType<typeof runWorker>> | undefined;
+  const ours = await timeDrain(
+    kafka,
+    group,
+    [topic],
+    records,
+    async () => {
+      worker = await runWorker({ topicPrefix: shop.name, schema: shop.name, groupId: group, mongoDatabase: oursDb, projections: [orderRows], tables: ['orders'], cache: false }, log);
+    },
+    { everyMs: 100 },
+  );
+  await worker?.stop();
+  say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s)`);
+  const sinkName = `${shop.name}-${workload}-sink`;
+  let sink: DrainRun;
+  let sinkError: string | undefined;
+  try {
+    sink = await timeDrain(kafka, sinkGroup(sinkName), [topic], records, () => startSink(settings, sinkName, sinkConnectorConfig(settings, { topic, database: sinkDb, collection: 'orders', maxPollRecords: 2000 })), {
+      failed: () => sinkFailure(settings, sinkName),
+      timeoutMs: 20 * 60_000,
+      everyMs: 100,
+    });
+    say(`  MongoDB sink connector 2.0.1 (${workload}): ${Math.round(sink.rate)} events/s (${sink.seconds.toFixed(1)} s)`);
+  } catch (err) {
+    sinkError = String(err);
+    sink = { records, seconds: Number.POSITIVE_INFINITY, rate: 0, series: [] };
+    say(`  MongoDB sink connector 2.0.1 (${workload}): did not finish: ${sinkError}`);
+  } finally {
+    await deleteSink(settings, sinkName);
+  }
+
+  // Same documents? The sink keys by the Kafka key ({_id: {id}}) and deletes on delete; we keep an
+  // invisible tombstone. Compare the visible rows, columns only.
+  const mongo = db.client;
+  const strip = (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => !k.startsWith('_') && k !== 'schemaVersion'));
+  const oursDocs = new Map((await mongo.db(oursDb).collection<StoredDoc>('order_rows').find({ _visible: true }, { projection: { _state: 0 } }).toArray()).map((d) => [String(d._id), strip(d)]));
+  // The sink moves the key's columns into _id ({_id: {id}}): put `id` back before comparing.
+  const sinkDocs = new Map(
+    (await mongo.db(sinkDb).collection('orders').find({}).toArray()).map((d) => {
+      const id = Number((d['_id'] as { id?: unknown } | undefined)?.id ?? d['id']);
+      return [String(id), { ...strip(d), id }];
+    }),
+  );
+  const ids = new Set([...oursDocs.keys(), ...sinkDocs.keys()]);
+  const differing = [...ids].filter((id) => JSON.stringify(sortKeys(oursDocs.get(id))) !== JSON.stringify(sortKeys(sinkDocs.get(id))));
+  say(`  outputs: ${ids.size} documents compared, ${differing.length} differ`);
+  await mongo.db(oursDb).dropDatabase();
+  await mongo.db(sinkDb).dropDatabase();
+  return {
+    workload,
+    records,
+    ours,
+    sink,
+    ratio: sink.rate === 0 ? Number.POSITIVE_INFINITY : ours.rate / sink.rate,
+    ...(sinkError === undefined ? {} : { sinkError }),
+    compared: ids.size,
+    differences: differing.length,
+    firstDifferences: differing.slice(0, 5).map((id) => `${id}: ours ${JSON.stringify(oursDocs.get(id) ?? null)} sink ${JSON.stringify(sinkDocs.get(id) ?? null)}`),
+    docs: [...oursDocs].map(([id, d]) => ({ _id: Number(id), ...d })),
+  };
+}
+
+function sortKeys(d: Record<string, unknown> | undefined): unknown {
+  return d === undefined ? null : Object.fromEntries(Object.entries(d).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+/**
+ * The side-by-side benchmark, in one run on one machine: ceilings (C_client, C_store), W1 against
+ * the MongoDB sink connector on the shop's change mix and on inserts only, W2 (order_views and
+ * customer_views) with the worker's peak RSS, and end-to-end freshness under open-loop load.
+ */
+export async function compareBench(settings: Settings, log: Logger, opts: CompareOptions, say: (line: string) => void): Promise<CompareReport> {
+  const kafka = createKafka(settings.kafkaBrokers, 'cdc-bench-compare', log);
+  const mongo = await connectMongo(settings.mongoUrl);
+  const mix = new BenchShop(settings, log);
+  const inserts = new BenchShop(settings, log);
+  try {
+    say(`preparing ${mix.name}: the shop's change mix, ${opts.changes} changes`);
+    await mix.create({ customers: 2000, products: 500 });
+    const pool = appPool(settings, 4);
+    await runLoad(pool, { schema: mix.name, changes: opts.changes, concurrency: 4 });
+    await mix.waitForQuietTopics(kafka, 3000);
+    say(`preparing ${inserts.name}: ${opts.inserts} order inserts`);
+    await inserts.create({ customers: 200, products: 50 });
+    const s = ident(inserts.name);
+    for (let done = 0; done < opts.inserts; done += 5000) {
+      await pool.query(`INSERT INTO ${s}.orders (customer_id, note) SELECT 1 + (g % 200), 'bench' FROM generate_series(1, $1) g`, [Math.min(5000, opts.inserts - done)]);
+    }
+    await inserts.waitForQuietTopics(kafka, 3000);
+
+    const ordersTopic = cdcTopic(mix.name, mix.name, 'orders');
+    const ordersRecords = await messageCount(kafka, [ordersTopic]);
+    const cClient = await noopConsumer(kafka, [ordersTopic], ordersRecords, `${mix.name}-noop`);
+    say(`C_client (no-op kafkajs consumer, orders topic): ${Math.round(cClient)} records/s`);
+
+    const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', say);
+    const w1Inserts = await w1(settings, log, kafka, mongo.db('admin'), inserts, 'inserts', say);
+
+    // C_store: the same documents W1 produced from the mix, raw unordered bulk upserts of 500.
+    const scratch = mongo.db(`${mix.name}_cstore`).collection<{ _id: number }>('raw');
+    const docs = w1Mix.docs.length > 0 ? w1Mix.docs : [{ _id: 1 }];
+    const storeStart = Date.now();
+    for (let i = 0; i < docs.length; i += 500) await scratch.bulkWrite(docs.slice(i, i + 500).map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })), { ordered: false });
+    const cStore = docs.length / ((Date.now() - storeStart) / 1000);
+    await mongo.db(`${mix.name}_cstore`).dropDatabase();
+    say(`C_store (raw unordered bulk upserts of the ${docs.length} W1 documents): ${Math.round(cStore)} docs/s`);
+
+    // W2: the shop's projections in a worker process of their own, its RSS read from its /metrics.
+    const port = await freePort();
+    const w2Db = `${mix.name}_w2`;
+    const w2Group = `${mix.name}-w2`;
+    const topics = mix.topics();
+    const w2Records = await messageCount(kafka, topics);
+    let peakRss = 0;
+    let child: ReturnType<typeof spawn> | undefined;
+    const rssTimer = setInterval(() => {
+      void fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .then((t) => {
+          const m = /^cdc_worker_process_resident_memory_bytes (\d+)/m.exec(t);
+          if (m !== null) peakRss = Math.max(peakRss, Number(m[1]));
+        })
+        .catch(() => undefined);
+    }, 500);
+    const w2 = await timeDrain(kafka, w2Group, topics, w2Records, async () => {
+      child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db, '--metrics-port', String(port)], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
+    });
+    clearInterval(rssTimer);
+    say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
+
+    // Freshness: the W2 worker keeps running; updates at half its measured rate, open loop. Each
+    // update carries its intended time in the row, so a stalled load cannot hide its own delay.
+    const delays: number[] = [];
+    const freshDb = w2Db;
+    const targetRate = Math.max(1, Math.floor(w2.rate / 2));
+    child?.kill('SIGTERM');
+    await sleep(1000);
+    const live = await runWorker({
+      topicPrefix: mix.name,
+      schema: mix.name,
+      groupId: w2Group,
+      mongoDatabase: freshDb,
+      cache: false,
+      onApplied: (changes) => {
+        const now = Date.now();
+        for (const c of changes) {
+          const note = c.table === 'orders' ? c.row?.['note'] : undefined;
+          if (typeof note === 'string' && note.startsWith('fresh:')) delays.push(now - Number(note.slice(6)));
+        }
+      },
+    }, log);
+    const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
+    const started = Date.now();
+    let sent = 0;
+    const inFlight: Promise<unknown>[] = [];
+    while (Date.now() - started < opts.freshnessSeconds * 1000) {
+      const intended = Math.round(started + (sent * 1000) / targetRate);
+      const wait = intended - Date.now();
+      if (wait > 0) await sleep(wait);
+      inFlight.push(pool.query(`UPDATE ${ident(mix.name)}.orders SET note = $1 WHERE id = $2`, [`fresh:${intended}`, ids[sent % ids.length]]));
+      if (inFlight.length > 64) await inFlight.shift();
+      sent += 1;
+    }
+    await Promise.all(inFlight);
+    const deadline = Date.now() + 60_000;
+    while (delays.length < sent && Date.now() < deadline) await sleep(200);
+    await live.stop();
+    await pool.end();
+    const sorted = [...delays].sort((a, b) => a - b);
+    const freshness = {
+      targetRate,
+      achievedRate: sent / opts.freshnessSeconds,
+      samples: delays.length,
+      p50Ms: percentile(sorted, 50),
+      p95Ms: percentile(sorted, 95),
+      p99Ms: percentile(sorted, 99),
+      maxMs: sorted.at(-1) ?? 0,
+      delaysMs: sorted,
+    };
+    say(`freshness at ${targetRate} changes/s for ${opts.freshnessSeconds} s: p50 ${freshness.p50Ms} ms, p95 ${freshness.p95Ms} ms, p99 ${freshness.p99Ms} ms, max ${freshness.maxMs} ms (${delays.length}/${sent} seen)`);
+    await mongo.db(w2Db).dropDatabase();
+    const { docs: _mixDocs, ...w1MixReport } = w1Mix;
+    const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;
+    return { at: new Date().toISOString(), options: opts, cClient, cStore, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576) }, freshness };
+  } finally {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: (await admin.listTopics()).filter((t) => t.includes(mix.name) || t.includes(inserts.name)) }).catch(() => undefined);
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.includes(mix.name) || g.includes(inserts.name));
+    await admin.deleteGroups(groups).catch(() => undefined);
+    await admin.disconnect();
+    await mix.dispose().catch(() => undefined);
+    await inserts.dispose().catch(() => undefined);
+    await mongo.close();
+  }
+}

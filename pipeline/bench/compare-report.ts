@@ -1,0 +1,127 @@
+import type { CompareReport } from './compare-bench.js';
+import type { DrainRun } from './drain-timer.js';
+
+export interface Target {
+  what: string;
+  goal: string;
+  reached: string;
+  met: boolean;
+}
+
+/** The issue's targets, each with what this run reached. */
+export function targets(r: CompareReport): Target[] {
+  const [mix, inserts] = r.w1;
+  const lower = Math.min(r.cClient, r.cStore);
+  const f = (n: number) => Math.round(n).toLocaleString('en-US');
+  const out: Target[] = [];
+  const versus = (w: CompareReport['w1'][number]) =>
+    w.sinkError === undefined ? `${w.ratio.toFixed(2)}× (${f(w.ours.rate)} vs ${f(w.sink.rate)} events/s)` : `ours ${f(w.ours.rate)} events/s; the sink did not finish (${w.sinkError.slice(0, 160)})`;
+  if (mix !== undefined) {
+    out.push({ what: 'W1 vs sink connector, change mix', goal: '≥ 2.0×', reached: versus(mix), met: mix.sinkError === undefined && mix.ratio >= 2 });
+    out.push({ what: 'W1 vs min(C_client, C_store)', goal: '≥ 0.8×', reached: `${(mix.ours.rate / lower).toFixed(2)}× (${f(mix.ours.rate)} vs ${f(lower)})`, met: mix.ours.rate >= 0.8 * lower });
+    out.push({ what: 'W2 vs W1 (change mix)', goal: '≥ 0.5×', reached: `${(r.w2.rate / mix.ours.rate).toFixed(2)}× (${f(r.w2.rate)} vs ${f(mix.ours.rate)} events/s)`, met: r.w2.rate >= 0.5 * mix.ours.rate });
+  }
+  if (inserts !== undefined) out.push({ what: 'W1 vs sink connector, inserts only', goal: '≥ 1.0×', reached: versus(inserts), met: inserts.sinkError === undefined && inserts.ratio >= 1 });
+  out.push({ what: 'end-to-end p99 at half capacity', goal: '≤ 300 ms', reached: `${r.freshness.p99Ms} ms`, met: r.freshness.p99Ms <= 300 });
+  out.push({ what: 'worker peak RSS (W2 drain)', goal: '≤ 256 MiB', reached: `${r.w2.peakRssMiB} MiB over ${f(r.w2.records)} records`, met: r.w2.peakRssMiB <= 256 });
+  out.push({ what: 'W1 and sink outputs equal', goal: '0 differences', reached: r.w1.map((w) => `${w.workload}: ${w.differences} of ${w.compared}`).join(', '), met: r.w1.every((w) => w.differences === 0) });
+  return out;
+}
+
+export function markdownReport(r: CompareReport, chartFile: string): string {
+  const rows = targets(r)
+    .map((t) => `| ${t.what} | ${t.goal} | ${t.reached} | ${t.met ? 'met' : '**missed**'} |`)
+    .join('\n');
+  const w1 = r.w1
+    .map((w) => `| ${w.workload} | ${w.records.toLocaleString('en-US')} | ${Math.round(w.ours.rate)} | ${w.sinkError === undefined ? Math.round(w.sink.rate) : `did not finish: ${w.sinkError.slice(0, 120)}`} | ${w.sinkError === undefined ? `${w.ratio.toFixed(2)}×` : '-'} | ${w.differences} / ${w.compared} |`)
+    .join('\n');
+  const diffs = r.w1.flatMap((w) => w.firstDifferences.map((d) => `- ${w.workload} ${d}`)).join('\n');
+  return `# cdc bench compare, ${r.at}
+
+Options: ${JSON.stringify(r.options)}. One machine, one run; rates are from the first committed
+progress to zero lag (start-up and group join excluded for every contender alike).
+
+## Targets
+
+| target | goal | reached | |
+|---|---|---|---|
+${rows}
+
+## Ceilings
+
+- C_client (no-op kafkajs consumer on the orders topic): ${Math.round(r.cClient)} records/s
+- C_store (raw unordered bulk upserts of the W1 documents): ${Math.round(r.cStore)} docs/s
+
+## W1 (order_rows) beside the MongoDB Kafka sink connector 2.0.1
+
+| workload | records | ours (events/s) | sink (events/s) | ratio | differing documents |
+|---|---|---|---|---|---|
+${w1}
+${diffs === '' ? '' : `\nFirst differences:\n${diffs}\n`}
+## W2 (order_views + customer_views)
+
+${Math.round(r.w2.rate)} events/s over ${r.w2.records} records in ${r.w2.seconds.toFixed(1)} s; worker peak RSS ${r.w2.peakRssMiB} MiB.
+
+## End-to-end freshness
+
+Open-loop order updates at ${r.freshness.targetRate}/s (half of W2) for ${r.options.freshnessSeconds} s, delay from each
+update's intended time to applied: p50 ${r.freshness.p50Ms} ms, p95 ${r.freshness.p95Ms} ms, p99 ${r.freshness.p99Ms} ms,
+max ${r.freshness.maxMs} ms (${r.freshness.samples} samples).
+
+![throughput over time and latency distribution](${chartFile})
+`;
+}
+
+function rates(run: DrainRun): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 1; i < run.series.length; i++) {
+    const [t0, c0] = run.series[i - 1] as [number, number];
+    const [t1, c1] = run.series[i] as [number, number];
+    if (t1 > t0) out.push([t1, (c1 - c0) / (t1 - t0)]);
+  }
+  return out;
+}
+
+function polyline(points: [number, number][], x: (v: number) => number, y: (v: number) => number, color: string): string {
+  return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`;
+}
+
+/** Two panels as one SVG: throughput over time per contender, and the freshness distribution. */
+export function chartSvg(r: CompareReport): string {
+  const contenders: [string, DrainRun, string][] = [
+    ...r.w1.flatMap((w): [string, DrainRun, string][] => [
+      [`W1 ours (${w.workload})`, w.ours, w.workload === 'mix' ? '#1f77b4' : '#17becf'],
+      [`sink connector (${w.workload})`, w.sink, w.workload === 'mix' ? '#d62728' : '#ff9896'],
+    ]),
+    ['W2 ours (mix)', r.w2, '#2ca02c'],
+  ];
+  const series = contenders.map(([label, run, color]) => ({ label, color, points: rates(run) }));
+  const maxT = Math.max(1, ...series.flatMap((s) => s.points.map(([t]) => t)));
+  const maxR = Math.max(1, ...series.flatMap((s) => s.points.map(([, v]) => v)));
+  const [W, H, L, T, PW, PH] = [960, 760, 70, 40, 860, 280];
+  const x1 = (t: number) => L + (t / maxT) * PW;
+  const y1 = (v: number) => T + PH - (v / maxR) * PH;
+  const delays = r.freshness.delaysMs;
+  const maxD = Math.max(1, ...delays);
+  const T2 = T + PH + 110;
+  const x2 = (d: number) => L + (d / maxD) * PW;
+  const y2 = (p: number) => T2 + PH - p * PH;
+  const cdf: [number, number][] = delays.map((d, i) => [d, (i + 1) / delays.length]);
+  const legend = series.map((s, i) => `<rect x="${L + 10}" y="${T + 10 + i * 18}" width="12" height="12" fill="${s.color}"/><text x="${L + 28}" y="${T + 21 + i * 18}" font-size="12">${s.label}</text>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${L}" y="${T - 15}" font-size="15">Throughput over time (events/s)</text>
+<line x1="${L}" y1="${T + PH}" x2="${L + PW}" y2="${T + PH}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${T + PH}" stroke="black"/>
+<text x="${L - 5}" y="${T + 5}" font-size="11" text-anchor="end">${Math.round(maxR)}</text><text x="${L - 5}" y="${T + PH}" font-size="11" text-anchor="end">0</text>
+<text x="${L + PW}" y="${T + PH + 16}" font-size="11" text-anchor="end">${maxT.toFixed(0)} s</text>
+${series.map((s) => polyline(s.points, x1, y1, s.color)).join('\n')}
+${legend}
+<text x="${L}" y="${T2 - 15}" font-size="15">End-to-end delay at half capacity: cumulative distribution (p99 ${r.freshness.p99Ms} ms)</text>
+<line x1="${L}" y1="${T2 + PH}" x2="${L + PW}" y2="${T2 + PH}" stroke="black"/><line x1="${L}" y1="${T2}" x2="${L}" y2="${T2 + PH}" stroke="black"/>
+<text x="${L - 5}" y="${T2 + 5}" font-size="11" text-anchor="end">100%</text><text x="${L - 5}" y="${T2 + PH}" font-size="11" text-anchor="end">0</text>
+<text x="${L + PW}" y="${T2 + PH + 16}" font-size="11" text-anchor="end">${maxD} ms</text>
+${polyline(cdf, x2, y2, '#9467bd')}
+<line x1="${L}" y1="${y2(0.99)}" x2="${L + PW}" y2="${y2(0.99)}" stroke="#999" stroke-dasharray="4 4"/><text x="${L + PW}" y="${y2(0.99) - 4}" font-size="11" text-anchor="end">p99</text>
+</svg>
+`;
+}
