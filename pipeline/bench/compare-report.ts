@@ -38,8 +38,9 @@ export function markdownReport(r: CompareReport, chartFile: string): string {
   const diffs = r.w1.flatMap((w) => w.firstDifferences.map((d) => `- ${w.workload} ${d}`)).join('\n');
   return `# cdc bench compare, ${r.at}
 
-Options: ${JSON.stringify(r.options)}. One machine, one run; rates are from the first committed
-progress to zero lag (start-up and group join excluded for every contender alike).
+Options: ${JSON.stringify(r.options)}. One machine, one run; each rate is records over the time from
+the contender's start to zero lag, start-up and group join included for every contender alike
+(a few seconds: small --quick backlogs understate every rate).
 
 ## Targets
 

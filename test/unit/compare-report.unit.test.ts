@@ -1,0 +1,47 @@
+import type { CompareReport } from '../../pipeline/bench/compare-bench.js';
+import { chartSvg, markdownReport, targets } from '../../pipeline/bench/compare-report.js';
+
+const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, series: [[0, 0], [0.5, 400], [1, 1000]] as [number, number][] });
+
+function report(overrides: Partial<CompareReport> = {}): CompareReport {
+  return {
+    at: '2026-11-26T00:00:00.000Z',
+    options: { changes: 1, inserts: 1, freshnessSeconds: 1 },
+    cClient: 10_000,
+    cStore: 4_000,
+    w1: [
+      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), ratio: 4, compared: 10, differences: 0, firstDifferences: [] },
+      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [] },
+    ],
+    w2: { ...run(1500), peakRssMiB: 200 },
+    freshness: { targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130] },
+    ...overrides,
+  };
+}
+
+describe('bench compare report', () => {
+  test('each target says what was reached and whether it was met', () => {
+    const t = new Map(targets(report()).map((x) => [x.what, x]));
+    expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: true, reached: expect.stringContaining('4.00×') });
+    expect(t.get('W1 vs sink connector, inserts only')).toMatchObject({ met: false });
+    expect(t.get('W1 vs min(C_client, C_store)')).toMatchObject({ met: true, reached: expect.stringContaining('1.00×') });
+    expect(t.get('W2 vs W1 (change mix)')).toMatchObject({ met: false });
+    expect(t.get('end-to-end p99 at half capacity')).toMatchObject({ met: true, reached: '120 ms' });
+    expect(t.get('worker peak RSS (W2 drain)')).toMatchObject({ met: true });
+  });
+
+  test('a sink that did not finish is never counted as beaten, and differing outputs fail', () => {
+    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'] }] });
+    const t = new Map(targets(failed).map((x) => [x.what, x]));
+    expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: false, reached: expect.stringContaining('did not finish (AssertionError)') });
+    expect(t.get('W1 and sink outputs equal')).toMatchObject({ met: false });
+    expect(markdownReport(failed, 'c.svg')).toContain('1: ours {} sink null');
+  });
+
+  test('the chart is an SVG with a line per contender and the latency distribution', () => {
+    const svg = chartSvg(report());
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<polyline/g)).toHaveLength(6);
+    expect(svg).toContain('sink connector (mix)');
+  });
+});
