@@ -25,6 +25,11 @@ export interface DocState {
   refs: Record<string, Slot>;
   /** Per derived projection, every document id this document has ever contributed to. */
   derivedTo: Record<string, DocId[]>;
+  /**
+   * The `_rev` this state was written with: a read whose `_rev` differs saw parts of two writes
+   * (mongo-java-server does not give readers single-document atomicity) and is read again.
+   */
+  rev?: number;
 }
 
 /** A change to one slot of one document. */

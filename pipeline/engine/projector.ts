@@ -200,6 +200,7 @@ export class Projector {
       const ever = state.derivedTo[t.projection] ?? [];
       if (!ever.some((d) => String(d) === String(t.docId))) state.derivedTo[t.projection] = [...ever, t.docId];
     }
+    state.rev = rev + 1;
     const doc: StoredDoc = {
       ...(rendered ?? {}),
       _id: id,

@@ -11,7 +11,13 @@ export interface Served<T> {
   cache: 'hit' | 'miss';
 }
 
-const INTERNAL = { _state: 0, _refKeys: 0 } as const;
+/** Everything internal except `_state.rev`, which tells a torn read from a whole one. */
+const INTERNAL = { '_state.slots': 0, '_state.refs': 0, '_state.derivedTo': 0, _refKeys: 0 } as const;
+
+/** mongo-java-server can hand a reader a document mid-replace, mixing two writes: read it again. */
+function torn(raw: { _rev?: unknown; _state?: { rev?: unknown } } | null): boolean {
+  return raw?._state?.rev !== undefined && raw._state.rev !== raw._rev;
+}
 
 /**
  * The store is down or unreachable (no server selected, network, not connected, timed out): a 503
@@ -39,14 +45,16 @@ export class ReadModel {
     if (cached?.kind === 'hit') {
       return { found: cached.doc === null ? null : this.parse({ _id: id, ...cached.doc }), rev: cached.rev, cache: 'hit' };
     }
-    const raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
+    let raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
+    for (let attempt = 0; torn(raw) && attempt < 5; attempt++) raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
     const rev = raw?._rev ?? 0;
-    const visible = raw !== null && raw._visible === true;
-    if (raw !== null) {
-      const { _rev, _visible, ...fields } = raw;
-      await this.cache?.fill(collection, id, rev, visible ? fields : null);
-    } else await this.cache?.fill(collection, id, 0, null);
-    return { found: visible ? this.parse(raw) : null, rev, cache: 'miss' };
+    if (raw === null) {
+      await this.cache?.fill(collection, id, 0, null);
+      return { found: null, rev, cache: 'miss' };
+    }
+    const { _rev, _visible, _state, ...fields } = raw;
+    if (!torn(raw)) await this.cache?.fill(collection, id, rev, _visible ? fields : null);
+    return { found: _visible ? this.parse(raw) : null, rev, cache: 'miss' };
   }
 
   /** Documents matching a filter, newest first: a query, served from the store only. */
@@ -57,7 +65,8 @@ export class ReadModel {
       collection.countDocuments(query),
       collection.find(query, { projection: INTERNAL }).sort(sort).skip((page - 1) * pageSize).limit(pageSize).toArray(),
     ]);
-    return { total, docs: raws.map((r) => this.parse(r).doc) };
+    const whole = await Promise.all(raws.map(async (r) => (torn(r) ? ((await collection.findOne({ _id: r._id }, { projection: INTERNAL })) ?? r) : r)));
+    return { total, docs: whole.map((r) => this.parse(r).doc) };
   }
 
   private parse(raw: Record<string, unknown>): ReadDocument<Record<string, unknown>> {

@@ -90,13 +90,22 @@ export class DocumentStore {
 
   async fetch(collection: string, ids: DocId[]): Promise<Map<string, StoredDoc>> {
     const found = new Map<string, StoredDoc>();
-    if (ids.length === 0) return found;
-    try {
-      await this.timed(`fetch ${collection}`, ids.length, async () => {
-        for await (const doc of this.collection(collection).find({ _id: { $in: ids } })) found.set(String(doc._id), doc);
-      });
-    } catch (cause) {
-      throw storeError(`reading ${collection} failed`, cause);
+    let pending = ids;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= 5) throw storeError(`reading ${collection} kept returning torn documents`, pending.slice(0, 5).join(', '));
+      const torn: DocId[] = [];
+      try {
+        await this.timed(`fetch ${collection}`, pending.length, async () => {
+          for await (const doc of this.collection(collection).find({ _id: { $in: pending } })) {
+            // A document read while it was being replaced can mix two writes on this store: read it again.
+            if (doc._state?.rev !== undefined && doc._state.rev !== doc._rev) torn.push(doc._id);
+            else found.set(String(doc._id), doc);
+          }
+        });
+      } catch (cause) {
+        throw storeError(`reading ${collection} failed`, cause);
+      }
+      pending = torn;
     }
     return found;
   }

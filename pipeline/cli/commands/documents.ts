@@ -8,7 +8,7 @@ import { loadSettings, PROJECT_ROOT } from '../../config.js';
 import { Projector } from '../../engine/projector.js';
 import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { DocumentReader } from '../../read/document-reader.js';
+import { ReadModel } from '../../read/read-models.js';
 import { DocumentStore } from '../../store/documents.js';
 import { connectMongo } from '../../store/mongo.js';
 import { upgradeDocuments } from '../../store/upgrade-documents.js';
@@ -64,8 +64,8 @@ export async function documentsCommand(argv: string[], _log: Logger): Promise<nu
     const db = mongo.db(values.database);
     if (sub === 'read') {
       const [projection] = chosen(name, false) as [Projection];
-      if (id === undefined) throw new PipelineError('CLI_USAGE', 'which document? give its id', { hint: `usage: ${USAGE}` });
-      const found = await DocumentReader.of(db, projection, projection.documents).get(/^\d+$/.test(id) ? Number(id) : id);
+      if (id === undefined || !/^\d+$/.test(id)) throw new PipelineError('CLI_USAGE', 'which document? give its numeric id', { hint: `usage: ${USAGE}` });
+      const { found } = await new ReadModel(db, projection, undefined).get(Number(id));
       if (found === null) {
         console.error(`${projection.name} has no visible document ${id}`);
         return 1;
