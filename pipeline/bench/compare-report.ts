@@ -73,11 +73,17 @@ max ${r.freshness.maxMs} ms (${r.freshness.samples} samples).
 `;
 }
 
-function rates(run: DrainRun): [number, number][] {
+/**
+ * Events/s over a sliding window: progress is only visible at offset commits (ours per round, the
+ * sink's once a second), so rates between two samples would be spikes.
+ */
+function rates(run: DrainRun, windowS = 2): [number, number][] {
   const out: [number, number][] = [];
+  let from = 0;
   for (let i = 1; i < run.series.length; i++) {
-    const [t0, c0] = run.series[i - 1] as [number, number];
     const [t1, c1] = run.series[i] as [number, number];
+    while (from < i && t1 - (run.series[from] as [number, number])[0] > windowS) from += 1;
+    const [t0, c0] = run.series[Math.max(0, from - 1)] as [number, number];
     if (t1 > t0) out.push([t1, (c1 - c0) / (t1 - t0)]);
   }
   return out;
@@ -111,7 +117,7 @@ export function chartSvg(r: CompareReport): string {
   const legend = series.map((s, i) => `<rect x="${L + 10}" y="${T + 10 + i * 18}" width="12" height="12" fill="${s.color}"/><text x="${L + 28}" y="${T + 21 + i * 18}" font-size="12">${s.label}</text>`).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${L}" y="${T - 15}" font-size="15">Throughput over time (events/s)</text>
+<text x="${L}" y="${T - 15}" font-size="15">Throughput over time (events/s, 2 s window)</text>
 <line x1="${L}" y1="${T + PH}" x2="${L + PW}" y2="${T + PH}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${T + PH}" stroke="black"/>
 <text x="${L - 5}" y="${T + 5}" font-size="11" text-anchor="end">${Math.round(maxR)}</text><text x="${L - 5}" y="${T + PH}" font-size="11" text-anchor="end">0</text>
 <text x="${L + PW}" y="${T + PH + 16}" font-size="11" text-anchor="end">${maxT.toFixed(0)} s</text>
