@@ -18,6 +18,7 @@ import { connectMongo } from '../store/mongo.js';
 import { runWorker } from '../worker/run-worker.js';
 import { timeDrain, type DrainRun } from './drain-timer.js';
 import { BenchShop } from './harness.js';
+import { noopConsumer } from './noop-consumer.js';
 import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
 
 export interface CompareOptions {
@@ -64,28 +65,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
     });
   });
-}
-
-/** C_client: every record of the topics fetched and JSON-parsed by kafkajs, nothing else. */
-async function noopConsumer(kafka: Kafka, topics: string[], records: number, group: string): Promise<number> {
-  const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
-  await consumer.connect();
-  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  let first = 0;
-  let last = 0;
-  await consumer.run({
-    partitionsConsumedConcurrently: 6,
-    eachBatch: async ({ batch }) => {
-      if (first === 0) first = Date.now();
-      for (const m of batch.messages) if (m.value !== null) JSON.parse(m.value.toString('utf8'));
-      seen += batch.messages.length;
-      last = Date.now();
-    },
-  });
-  while (seen < records) await sleep(50);
-  await consumer.disconnect();
-  return records / Math.max(0.001, (last - first) / 1000);
 }
 
 /** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
@@ -192,7 +171,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
 
     const ordersTopic = cdcTopic(mix.name, mix.name, 'orders');
     const ordersRecords = await messageCount(kafka, [ordersTopic]);
-    const cClient = await noopConsumer(kafka, [ordersTopic], ordersRecords, `${mix.name}-noop`);
+    const cClient = await noopConsumer(kafka, [ordersTopic], ordersRecords, `${mix.name}-noop`, { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, concurrency: 6 });
     say(`C_client (no-op kafkajs consumer, orders topic): ${Math.round(cClient)} records/s`);
 
     const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', say);

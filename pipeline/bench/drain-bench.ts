@@ -12,6 +12,7 @@ import { verifyProjection } from '../verify/verify.js';
 import { runWorker } from '../worker/run-worker.js';
 import { groupLag } from '../kafka/lag.js';
 import { BenchShop } from './harness.js';
+import { noopConsumer } from './noop-consumer.js';
 
 export interface DrainReport {
   changes: number;
@@ -41,26 +42,8 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
   const records = await shop.waitForQuietTopics(kafka);
   say(`backlog: ${load.changes} row changes, ${records} Kafka records (with tombstones) in ${shop.topics().length} topics`);
 
-  // C_client: every record fetched and JSON-parsed, nothing else.
   const clientGroup = `${shop.name}-noop`;
-  const noop = kafka.consumer({ groupId: clientGroup, maxBytesPerPartition: 1024 * 1024, maxBytes: 8 * 1024 * 1024 });
-  await noop.connect();
-  for (const topic of shop.topics()) await noop.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  let clientStart = 0;
-  let clientEnd = 0;
-  await noop.run({
-    partitionsConsumedConcurrently: 3,
-    eachBatch: async ({ batch }) => {
-      if (clientStart === 0) clientStart = Date.now();
-      for (const m of batch.messages) if (m.value !== null) JSON.parse(m.value.toString('utf8'));
-      seen += batch.messages.length;
-      clientEnd = Date.now();
-    },
-  });
-  while (seen < records) await sleep(50);
-  await noop.disconnect();
-  const clientRate = records / ((clientEnd - clientStart) / 1000);
+  const clientRate = await noopConsumer(kafka, shop.topics(), records, clientGroup, { maxBytesPerPartition: 1024 * 1024, maxBytes: 8 * 1024 * 1024, concurrency: 3 });
   say(`C_client (no-op kafkajs consumer): ${Math.round(clientRate)} records/s`);
 
   // The projector, from a cold start of its group, until its lag is zero.
