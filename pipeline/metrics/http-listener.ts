@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { PipelineError } from '../errors.js';
 
 export interface Readiness {
   ready: boolean;
@@ -35,7 +36,16 @@ export async function startMetricsListener(port: number, registry: Registry, rea
     } else reply(404, 'application/json', JSON.stringify({ error: 'not_found', message: 'try /metrics, /healthz or /readyz' }));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new PipelineError('CONFIG_INVALID', `metrics port 127.0.0.1:${port} is already in use`, {
+              cause: err,
+              hint: 'another worker on this machine holds it: give each worker its own --metrics-port (or METRICS_PORT), or 0 for any free port',
+            })
+          : err,
+      ),
+    );
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const { port: bound } = server.address() as AddressInfo;

@@ -81,6 +81,16 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   store.onTiming = (op, ms) => metrics.observeStore(op, ms);
   await store.ensureIndexes(storeCollections(projections));
   await applyValidators(store.db, projections, log);
+  let stopping = false;
+  // Bound before joining the group: a port clash fails the start instead of a worker that already took partitions.
+  const listener =
+    target.metricsPort === undefined
+      ? undefined
+      : await startMetricsListener(target.metricsPort, metrics.registry, async () => {
+          const storeUp = await store.db.command({ ping: 1 }).then(() => true, () => false);
+          const assigned = (await metrics.assigned.get()).values[0]?.value ?? 0;
+          return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
+        });
   const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase }, log);
   await cache?.connect();
   let cacheFailures = 0;
@@ -118,7 +128,6 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     maxBytes: 16 * 1024 * 1024,
   });
   await consumer.connect();
-  let stopping = false;
   const progress = new ProgressRecorder(store.db, target.groupId, log);
   await runConsumer({
     isStopping: () => stopping,
@@ -135,14 +144,6 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     progress,
     ...(target.onApplied === undefined ? {} : { onApplied: target.onApplied }),
   });
-  const listener =
-    target.metricsPort === undefined
-      ? undefined
-      : await startMetricsListener(target.metricsPort, metrics.registry, async () => {
-          const storeUp = await store.db.command({ ping: 1 }).then(() => true, () => false);
-          const assigned = (await metrics.assigned.get()).values[0]?.value ?? 0;
-          return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
-        });
   log.info({ topics, projections: projections.map((p) => p.name), metrics: listener?.url, event: 'worker_started' }, 'projector running');
   return {
     metricsUrl: listener?.url,

@@ -24,7 +24,7 @@ describe('faults', () => {
   function workerProcess(name: string): ChildProcess {
     const child = spawn(
       process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--schema', env.schema, '--topic-prefix', env.topicPrefix, '--group', env.groupId, '--database', env.mongoDatabase],
+      [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--schema', env.schema, '--topic-prefix', env.topicPrefix, '--group', env.groupId, '--database', env.mongoDatabase, '--metrics-port', '0'],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env['WORKER_LOG_LEVEL'] ?? 'warn' } },
     );
     // Keep the worker's log for a failing run: $TMPDIR/<env>-<name>.log.
