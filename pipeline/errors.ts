@@ -19,6 +19,9 @@ export const ERROR_CODES = {
   DOCUMENT_FROM_NEWER_WORKER: 'a document was written by a newer worker version than this one',
   DOCUMENT_INVALID: 'a stored document does not match any version of its schema',
   TIMEOUT: 'an operation did not finish in time',
+  REPLAY_IN_PROGRESS: 'another rebuild of the same projections holds the lease',
+  REPLAY_LEASE_LOST: 'a rebuild lost its lease to another process',
+  NOTHING_TO_ROLL_BACK: 'there is no previous generation to return to',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -73,6 +73,8 @@ export const orderViews: Projection = {
     customers: { fields: ['name', 'given_name', 'family_name', 'email', 'tier'] },
     products: { fields: ['sku', 'name'] },
   },
+  // GET /customers/:id/orders pages by customer, newest first.
+  readIndexes: [{ name: 'by_customer', key: { customerId: 1, placedAt: -1 } }],
   derivedFrom: [],
 
   referencesOf(state) {

@@ -68,6 +68,8 @@ export interface Projection {
   readonly sources: Readonly<Record<string, (change: RowChange) => Contribution[]>>;
   /** Tables embedded by reference, and the columns kept of them. */
   readonly references: Readonly<Record<string, { fields: readonly string[] }>>;
+  /** Indexes the read side's queries need (MongoDB key and name); built on every generation. */
+  readonly readIndexes?: readonly { name: string; key: Readonly<Record<string, 1 | -1>> }[];
   /** Projections whose documents feed this one (see `derive`), by name. */
   readonly derivedFrom: readonly string[];
   /** The reference keys (`<table>:<id>`) a document needs, read off its state. */

@@ -11,6 +11,7 @@ import { dlqCommand } from './commands/dlq.js';
 import { benchCommand } from './commands/bench.js';
 import { documentsCommand } from './commands/documents.js';
 import { serveCommand } from './commands/serve.js';
+import { replayCommand } from './commands/replay.js';
 import { statusCommand } from './commands/status.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   shop: { run: shopCommand, help: 'migrate | seed | load: the sample domain' },
   run: { run: runCommand, help: 'run the projector worker until SIGTERM' },
   serve: { run: serveCommand, help: 'the read API (Redis in front, read-your-writes) until SIGTERM' },
+  replay: { run: replayCommand, help: 'rebuild a projection into a new generation, switch readers, --rollback; replay status' },
   status: { run: statusCommand, help: 'lag in events and seconds, workers, dead letters; exit 2 past --max-* thresholds' },
   verify: { run: verifyCommand, help: 'compare a projection with Postgres; exit 1 on any difference' },
   bench: { run: benchCommand, help: 'drain [--changes N]: projector rate beside its two ceilings' },

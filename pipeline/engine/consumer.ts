@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { deadLetter } from './dead-letter.js';
 import type { ApplyStats, Projector } from './projector.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
-import type { ProgressRecorder } from './progress.js';
+import type { ProgressSink } from './progress.js';
 import { GroupCommit } from './group-commit.js';
 import { withRetry } from './retry.js';
 
@@ -28,7 +28,9 @@ export interface ConsumeOptions {
   /** True once the worker is shutting down: a store retry loop then gives up instead of waiting. */
   isStopping: () => boolean;
   metrics: WorkerMetrics;
-  progress?: ProgressRecorder;
+  progress?: ProgressSink;
+  /** 'skip': count and log undecodable records without publishing them (a rebuild re-reading them). */
+  deadLetters?: 'publish' | 'skip';
   /** Told every round of changes once applied (benchmarks measure end-to-end delay with it). */
   onApplied?: (changes: RowChange[]) => void;
 }
@@ -121,7 +123,7 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
         // Poison (invalid) and not-yet-understood (park) both leave the partition moving; the
         // dead-letter topic keeps them, byte for byte, for `cdc dlq replay`.
         const kind = decoded.kind === 'park' ? 'parked' : 'invalid';
-        await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason, kind });
+        if (opts.deadLetters !== 'skip') await deadLetter(opts.producer, { topic: batch.topic, partition: batch.partition, message, reason: decoded.reason, kind });
         opts.metrics.deadLetters.inc({ topic: batch.topic, kind });
         log.warn({ offset: message.offset, reason: decoded.reason, event: decoded.kind === 'park' ? 'parked' : 'dead_lettered' }, 'event set aside in the dead-letter topic');
       }
@@ -132,7 +134,9 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
       const last = chunk[chunk.length - 1];
       if (last !== undefined) {
         payload.resolveOffset(last.offset);
+        await payload.commitOffsetsIfNecessary();
         lag(last.offset);
+        opts.progress?.note(batch.topic, batch.partition, Number(last.offset), 0);
       }
       continue;
     }

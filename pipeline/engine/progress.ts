@@ -16,13 +16,19 @@ export interface ProgressDoc {
 
 export const PROGRESS_COLLECTION = '_progress';
 
+/** Told the position of every applied (or skipped) record, after its offset is committed. */
+export interface ProgressSink {
+  note(topic: string, partition: number, offset: number, sourceMs: number): void;
+  close(): Promise<void>;
+}
+
 /**
  * Records how far each partition has been applied, in source time, so `cdc status` can give lag in
  * seconds without asking every worker. Kept in memory and flushed once a second: one small bulk
  * write, off the hot path. Values only grow ($max), so workers sharing a partition across a
  * rebalance cannot move it back.
  */
-export class ProgressRecorder {
+export class ProgressRecorder implements ProgressSink {
   private pending = new Map<string, { topic: string; partition: number; offset: number; sourceMs: number }>();
   private timer: NodeJS.Timeout | undefined;
 

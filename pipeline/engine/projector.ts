@@ -89,8 +89,28 @@ export class Projector {
     return sourceNames(this.projections);
   }
 
+  /**
+   * One round at a time, and each starts on the generation the pointer names: a rebuild's
+   * hand-over relies on a worker never writing the old generation after it reported the new one.
+   */
   async apply(changes: RowChange[]): Promise<ApplyStats> {
-    return this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
+    return this.serial(async () => {
+      await this.store.namespace?.refresh();
+      return this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
+    });
+  }
+
+  /** Between rounds: adopt a switched generation even while no change arrives. */
+  async refreshGeneration(): Promise<boolean> {
+    return this.serial(async () => (await this.store.namespace?.refresh()) ?? false);
+  }
+
+  private turn: Promise<unknown> = Promise.resolve();
+
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(run, run);
+    this.turn = next.catch(() => undefined);
+    return next;
   }
 
   private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
@@ -220,7 +240,7 @@ export class Projector {
     const lost = new Set((await this.store.casWrite(projection.collection, writes.map((w) => w.write))).map(String));
     const won = writes.filter((w) => !lost.has(String(w.write.id)));
     for (const w of won) this.queueDerived(projection, w.write.id, w.write.doc._rev, w.write.doc._state, w.targets, derived);
-    if (this.onWritten !== undefined) await this.onWritten(projection.collection, won.map((w) => publicView(w.write.doc)));
+    if (this.onWritten !== undefined) await this.onWritten(this.store.physical(projection.collection), won.map((w) => publicView(w.write.doc)));
     stats.written[projection.collection] = (stats.written[projection.collection] ?? 0) + writes.length - lost.size;
     stats.conflicts += lost.size;
     return lost;

@@ -2,6 +2,7 @@ import { MongoError, MongoServerError, type Db } from 'mongodb';
 import type { Projection } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 import type { StoredDoc } from '../store/documents.js';
+import type { Namespace } from '../store/generations.js';
 import type { DocumentCache } from './document-cache.js';
 import { readDocument, type ReadDocument } from './document-reader.js';
 
@@ -37,10 +38,21 @@ export class ReadModel {
     private readonly db: Db,
     readonly projection: Projection,
     private readonly cache: DocumentCache | undefined,
+    /** Which generation to read (absent: the bare collection name). */
+    private readonly namespace?: Namespace,
   ) {}
 
-  async get(id: number): Promise<Served<Record<string, unknown>>> {
-    const collection = this.projection.collection;
+  /**
+   * The active generation's collection, re-read at most once a second (a switch reaches readers
+   * within that). The store being down is answered by the read that follows, not here.
+   */
+  async collectionName(fresh = false): Promise<string> {
+    await this.namespace?.refresh(fresh ? 0 : 1000).catch(() => undefined);
+    return this.namespace?.physical(this.projection.collection) ?? this.projection.collection;
+  }
+
+  async get(id: number, fresh = false): Promise<Served<Record<string, unknown>>> {
+    const collection = await this.collectionName(fresh);
     const cached = await this.cache?.get(collection, id);
     if (cached?.kind === 'hit') {
       return { found: cached.doc === null ? null : this.parse({ _id: id, ...cached.doc }), rev: cached.rev, cache: 'hit' };
@@ -59,7 +71,7 @@ export class ReadModel {
 
   /** Documents matching a filter, newest first: a query, served from the store only. */
   async page(filter: Record<string, unknown>, sort: Record<string, 1 | -1>, page: number, pageSize: number): Promise<{ total: number; docs: Record<string, unknown>[] }> {
-    const collection = this.db.collection<StoredDoc>(this.projection.collection);
+    const collection = this.db.collection<StoredDoc>(await this.collectionName());
     const query = { ...filter, _visible: true };
     const [total, raws] = await Promise.all([
       collection.countDocuments(query),

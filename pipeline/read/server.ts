@@ -4,6 +4,8 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { z } from 'zod';
 import { customerViews } from '../../projections/customer-views.js';
 import { orderViews } from '../../projections/order-views.js';
+import { PROJECTIONS } from '../../projections/registry.js';
+import { componentsOf, Namespace } from '../store/generations.js';
 import { isPipelineError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { formatLsn, parseLsn, type AppliedPosition } from './applied-position.js';
@@ -57,7 +59,9 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   const cacheResults = new Counter({ name: 'cdc_read_cache_lookups_total', help: 'Document lookups by cache result', labelNames: ['collection', 'result'], registers: [registry] });
   const rywWait = new Histogram({ name: 'cdc_read_your_writes_wait_seconds', help: 'Time a read waited for its X-Min-Lsn', labelNames: ['outcome'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [registry] });
 
-  const models = { orders: new ReadModel(deps.db, orderViews, deps.cache), customers: new ReadModel(deps.db, customerViews, deps.cache) };
+  // One namespace for both: they belong to one component and switch generation together.
+  const namespace = new Namespace(deps.db, componentsOf(PROJECTIONS));
+  const models = { orders: new ReadModel(deps.db, orderViews, deps.cache, namespace), customers: new ReadModel(deps.db, customerViews, deps.cache, namespace) };
   const app = Fastify({ logger: false });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -77,10 +81,10 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   });
 
   /** Applies X-Min-Lsn: waits for the projections to apply past it, then says how fresh the answer is. */
-  async function consistency(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function consistency(req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const headers = parse(ConsistencyHeaders, req.headers, 'headers');
     const wanted = headers['x-min-lsn'];
-    if (wanted === undefined) return;
+    if (wanted === undefined) return false;
     const lsn = parseLsn(wanted);
     if (lsn === undefined) throw new HttpError(400, 'bad_request', `X-Min-Lsn "${wanted}" is not an LSN such as 0/16B3748`);
     if (deps.applied === undefined) throw new HttpError(400, 'bad_request', 'this service was started without read-your-writes (no --group/--slot)');
@@ -88,12 +92,14 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
     const { fresh, applied } = await deps.applied.waitFor(lsn, headers['x-max-wait-ms']);
     rywWait.observe({ outcome: fresh ? 'fresh' : 'stale' }, (performance.now() - started) / 1000);
     reply.header('X-Read-Consistency', fresh ? 'fresh' : 'stale').header('X-Applied-Lsn', formatLsn(applied));
+    return true;
   }
 
   async function one(model: ReadModel, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const { id } = parse(IdParams, req.params, 'path');
-    await consistency(req, reply);
-    const served = await model.get(id);
+    // After a read-your-writes wait, read the pointer again: the position may sit in a just-switched generation.
+    const waited = await consistency(req, reply);
+    const served = await model.get(id, waited);
     cacheResults.inc({ collection: model.projection.collection, result: served.cache });
     reply.header('ETag', `"${served.rev}"`).header('X-Cache', served.cache);
     if (served.found === null) throw new HttpError(404, 'not_found', `${model.projection.name} has no document ${id}`);
@@ -106,8 +112,8 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   app.get('/customers/:id/orders', async (req, reply) => {
     const { id } = parse(IdParams, req.params, 'path');
     const { page, pageSize } = parse(PageQuery, req.query, 'query');
-    await consistency(req, reply);
-    const customer = await models.customers.get(id);
+    const waited = await consistency(req, reply);
+    const customer = await models.customers.get(id, waited);
     if (customer.found === null) throw new HttpError(404, 'not_found', `customer_views has no document ${id}`);
     const { total, docs } = await models.orders.page({ customerId: id }, { placedAt: -1, _id: -1 }, page, pageSize);
     return { customerId: id, page, pageSize, total, orders: docs };

@@ -34,8 +34,6 @@ export async function startReadService(opts: ReadServiceOptions, log: Logger): P
   const mongo = new MongoClient(opts.mongoUrl ?? settings.mongoUrl, { serverSelectionTimeoutMS: 2000, maxPoolSize: 32 });
   await mongo.connect().catch((err: unknown) => log.warn({ err: String(err), event: 'store_unavailable' }, 'the store does not answer yet; reads get 503 until it does'));
   const db = mongo.db(opts.database);
-  // Served by an index on MongoDB; mongo-java-server ignores non-unique indexes and scans.
-  await db.collection('order_views').createIndex({ customerId: 1, placedAt: -1 }, { name: 'by_customer' }).catch(() => undefined);
 
   const cache = opts.redis === false ? undefined : new DocumentCache({ ...(opts.redis ?? settings.redis), namespace: opts.database }, log);
   await cache?.connect();

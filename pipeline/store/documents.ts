@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db } from 'mongodb';
 import type { DocId, DocState, Row } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
+import type { Namespace } from './generations.js';
 
 const DUPLICATE_KEY = 11000;
 
@@ -63,7 +64,16 @@ export class DocumentStore {
   /** Told the duration of every operation (the worker's metrics). */
   onTiming: ((operation: string, ms: number) => void) | undefined;
 
-  constructor(readonly db: Db) {}
+  constructor(
+    readonly db: Db,
+    /** Resolves logical collection names to the active generation's (absent: names as given). */
+    readonly namespace?: Namespace,
+  ) {}
+
+  /** The physical collection a logical name stands for now. */
+  physical(logical: string): string {
+    return this.namespace?.physical(logical) ?? logical;
+  }
 
   async timed<T>(op: string, docs: number, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -81,11 +91,11 @@ export class DocumentStore {
   }
 
   collection(name: string): Collection<StoredDoc> {
-    return this.db.collection<StoredDoc>(name);
+    return this.db.collection<StoredDoc>(this.physical(name));
   }
 
   refCollection(table: string): Collection<RefDoc> {
-    return this.db.collection<RefDoc>(`_ref_${table}`);
+    return this.db.collection<RefDoc>(this.physical(`_ref_${table}`));
   }
 
   async fetch(collection: string, ids: DocId[]): Promise<Map<string, StoredDoc>> {
@@ -111,7 +121,7 @@ export class DocumentStore {
   }
 
   refIndex(collection: string): Collection<RefIndexDoc> {
-    return this.db.collection<RefIndexDoc>(`_refidx_${collection}`);
+    return this.db.collection<RefIndexDoc>(this.physical(`_refidx_${collection}`));
   }
 
   /** Ids of the documents that embed any of the given rows (reference keys). */
@@ -152,7 +162,7 @@ export class DocumentStore {
       w.expectedRev === 0 ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
     );
     try {
-      await this.timed(`cas ${collection}`, ops.length, () => this.db.collection<D>(collection).bulkWrite(ops as never, { ordered: false }));
+      await this.timed(`cas ${collection}`, ops.length, () => this.db.collection<D>(this.physical(collection)).bulkWrite(ops as never, { ordered: false }));
       return [];
     } catch (err) {
       return writes.filter((_, i) => duplicateIndexes(err, collection).has(i)).map((w) => w.id);
@@ -172,9 +182,14 @@ export class DocumentStore {
     return found;
   }
 
+  /** The indexes the read side's queries use (projection.readIndexes); mongo-java-server ignores them and scans. */
+  async ensureReadIndexes(projections: readonly { collection: string; readIndexes?: readonly { name: string; key: Readonly<Record<string, 1 | -1>> }[] }[]): Promise<void> {
+    for (const p of projections) for (const index of p.readIndexes ?? []) await this.collection(p.collection).createIndex({ ...index.key }, { name: index.name });
+  }
+
   /** The compare-and-set filter `{_id, _rev}` must be served by an index, not a scan. */
   async ensureIndexes(collections: string[]): Promise<void> {
-    for (const name of collections) await this.db.collection(name).createIndex({ _id: 1, _rev: 1 }, { unique: true, name: 'cas' });
+    for (const name of collections) await this.db.collection(this.physical(name)).createIndex({ _id: 1, _rev: 1 }, { unique: true, name: 'cas' });
   }
 }
 

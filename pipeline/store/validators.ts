@@ -12,14 +12,15 @@ const COMMAND_NOT_FOUND = 59;
  * so there the checks are the reader's (zod, on every read) and the unit tests that hold every
  * rendering to the current schema: logged once at start.
  */
-export async function applyValidators(db: Db, projections: readonly Projection[], log: Logger): Promise<'applied' | 'unsupported'> {
+export async function applyValidators(db: Db, projections: readonly Projection[], log: Logger, physical: (collection: string) => string = (c) => c): Promise<'applied' | 'unsupported'> {
   for (const p of projections) {
     const versions = Array.from({ length: p.documents.current }, (_, i) => toJsonSchema(p.documents.schemaOf(i + 1) as ZodType, `${p.collection} v${i + 1}`));
     const validator = mongoValidator(versions);
-    const exists = (await db.listCollections({ name: p.collection }, { nameOnly: true }).toArray()).length > 0;
-    if (!exists) await db.createCollection(p.collection).catch(() => undefined);
+    const name = physical(p.collection);
+    const exists = (await db.listCollections({ name }, { nameOnly: true }).toArray()).length > 0;
+    if (!exists) await db.createCollection(name).catch(() => undefined);
     try {
-      await db.command({ collMod: p.collection, validator, validationLevel: 'moderate', validationAction: 'error' });
+      await db.command({ collMod: name, validator, validationLevel: 'moderate', validationAction: 'error' });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === COMMAND_NOT_FOUND) {
         log.info({ event: 'validators_unsupported' }, 'the store has no collMod: document validation stays in the workers');

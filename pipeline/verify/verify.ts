@@ -3,6 +3,8 @@ import type pg from 'pg';
 import type { Projection } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 import type { StoredDoc } from '../store/documents.js';
+import { componentsOf, Namespace } from '../store/generations.js';
+import { PROJECTIONS } from '../../projections/registry.js';
 import { compareDocuments, type VerifyReport } from './compare.js';
 import { EXPECTED } from './expected.js';
 
@@ -23,8 +25,11 @@ export async function verifyProjection(client: pg.ClientBase, schema: string, db
   } finally {
     await client.query('COMMIT');
   }
+  // The generation readers use now.
+  const namespace = new Namespace(db, componentsOf(PROJECTIONS));
+  await namespace.refresh();
   const actual = new Map<string, unknown>();
-  for await (const doc of db.collection<StoredDoc>(projection.collection).find({ _visible: true }, { projection: { _state: 0 } })) {
+  for await (const doc of db.collection<StoredDoc>(namespace.physical(projection.collection)).find({ _visible: true }, { projection: { _state: 0 } })) {
     actual.set(String(doc._id), doc);
   }
   return compareDocuments(projection.name, expected, actual);

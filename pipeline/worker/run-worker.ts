@@ -20,7 +20,8 @@ import { applyValidators } from '../store/validators.js';
 import { DocumentCache } from '../read/document-cache.js';
 import { startMetricsListener } from '../metrics/http-listener.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
-import { ProgressRecorder } from '../engine/progress.js';
+import { ProgressRecorder, type ProgressSink } from '../engine/progress.js';
+import { componentsOf, Namespace } from '../store/generations.js';
 
 export interface RunningWorker {
   /** Where /metrics, /healthz and /readyz answer (undefined when the listener is off). */
@@ -54,6 +55,12 @@ export interface WorkerTarget {
   concurrency?: number;
   chunkSize?: number;
   maxRoundChanges?: number;
+  /** Write this generation whatever the pointer says (a rebuild); absent: follow the pointer. */
+  generation?: number;
+  /** Where applied positions go (default: `_progress`, which `cdc status` reads). */
+  progress?: ProgressSink;
+  /** A rebuild re-reads events the live workers already set aside: count them, do not publish them again. */
+  deadLetters?: 'publish' | 'skip';
 }
 
 /**
@@ -74,13 +81,18 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const settings = loadSettings();
   const projections = target.projections ?? PROJECTIONS;
   // A client id per process, so `cdc status` can tell the workers of a group apart.
-  const kafka = createKafka(settings.kafkaBrokers, `cdc-worker-${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`, log);
+  const clientId = `cdc-worker-${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const kafka = createKafka(settings.kafkaBrokers, clientId, log);
   const mongo = await connectMongo(target.mongoUrl ?? settings.mongoUrl);
-  const store = new DocumentStore(mongo.db(target.mongoDatabase));
+  const db = mongo.db(target.mongoDatabase);
+  const namespace = new Namespace(db, componentsOf(projections), { workerId: clientId, group: target.groupId, log }, target.generation);
+  await namespace.refresh();
+  const store = new DocumentStore(db, namespace);
   const metrics = new WorkerMetrics();
   store.onTiming = (op, ms) => metrics.observeStore(op, ms);
   await store.ensureIndexes(storeCollections(projections));
-  await applyValidators(store.db, projections, log);
+  await store.ensureReadIndexes(projections);
+  await applyValidators(store.db, projections, log, (c) => store.physical(c));
   let stopping = false;
   // Bound before joining the group: a port clash fails the start instead of a worker that already took partitions.
   const listener =
@@ -128,7 +140,9 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     maxBytes: 16 * 1024 * 1024,
   });
   await consumer.connect();
-  const progress = new ProgressRecorder(store.db, target.groupId, log);
+  const progress = target.progress ?? new ProgressRecorder(store.db, target.groupId, log);
+  // An idle worker still moves to a switched generation (and says so), so a rebuild's hand-over never waits on it.
+  const followPointer = setInterval(() => void projector.refreshGeneration().catch((err: unknown) => log.debug({ err: String(err) }, 'generation pointer not read')), 1000);
   await runConsumer({
     isStopping: () => stopping,
     consumer,
@@ -142,6 +156,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     maxRoundChanges: target.maxRoundChanges ?? 10_000,
     metrics,
     progress,
+    deadLetters: target.deadLetters ?? 'publish',
     ...(target.onApplied === undefined ? {} : { onApplied: target.onApplied }),
   });
   log.info({ topics, projections: projections.map((p) => p.name), metrics: listener?.url, event: 'worker_started' }, 'projector running');
@@ -150,6 +165,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     storeTimings: () => store.timings,
     async stop() {
       stopping = true;
+      clearInterval(followPointer);
       await listener?.close();
       await consumer.disconnect();
       await producer.disconnect();

@@ -164,7 +164,9 @@ export class ShopEnv {
     await kafkaAdmin.connect();
     const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${this.topicPrefix}.`) || t.endsWith(`.${this.topicPrefix}`));
     if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics }).catch(() => undefined);
-    await kafkaAdmin.deleteGroups([...this.groups]).catch(() => undefined);
+    // Rebuilds name their groups after the live one (`<group>.replay.g<N>...`).
+    const replays = (await kafkaAdmin.listGroups().catch(() => ({ groups: [] }))).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${this.groupId}.`));
+    await kafkaAdmin.deleteGroups([...this.groups, ...replays]).catch(() => undefined);
     await kafkaAdmin.disconnect();
     for (const database of this.databases) await this.mongo?.db(database).dropDatabase().catch(() => undefined);
     await this.mongo?.close();

@@ -9,6 +9,7 @@ import { Projector } from '../../engine/projector.js';
 import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { ReadModel } from '../../read/read-models.js';
+import { componentsOf, Namespace } from '../../store/generations.js';
 import { DocumentStore } from '../../store/documents.js';
 import { connectMongo } from '../../store/mongo.js';
 import { upgradeDocuments } from '../../store/upgrade-documents.js';
@@ -62,10 +63,13 @@ export async function documentsCommand(argv: string[], _log: Logger): Promise<nu
   const mongo = await connectMongo(settings.mongoUrl);
   try {
     const db = mongo.db(values.database);
+    // The generation readers and live workers use now.
+    const namespace = new Namespace(db, componentsOf(PROJECTIONS));
+    await namespace.refresh();
     if (sub === 'read') {
       const [projection] = chosen(name, false) as [Projection];
       if (id === undefined || !/^\d+$/.test(id)) throw new PipelineError('CLI_USAGE', 'which document? give its numeric id', { hint: `usage: ${USAGE}` });
-      const { found } = await new ReadModel(db, projection, undefined).get(Number(id));
+      const { found } = await new ReadModel(db, projection, undefined, namespace).get(Number(id));
       if (found === null) {
         console.error(`${projection.name} has no visible document ${id}`);
         return 1;
@@ -73,7 +77,7 @@ export async function documentsCommand(argv: string[], _log: Logger): Promise<nu
       console.log(JSON.stringify({ storedVersion: found.storedVersion, document: found.doc }, null, 2));
       return 0;
     }
-    const store = new DocumentStore(db);
+    const store = new DocumentStore(db, namespace);
     const projector = new Projector(store, PROJECTIONS);
     for (const projection of chosen(name, true)) {
       const report = await upgradeDocuments(store, projector, projection);
