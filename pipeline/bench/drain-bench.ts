@@ -13,6 +13,8 @@ import { runWorker } from '../worker/run-worker.js';
 import { groupLag } from '../kafka/lag.js';
 import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
+import { replay } from '../replay/rebuild.js';
+import { ProgressDisplay } from '../replay/progress-display.js';
 
 export interface DrainReport {
   changes: number;
@@ -21,6 +23,9 @@ export interface DrainReport {
   storeRate: number;
   engineRate: number;
   engineSeconds: number;
+  /** `cdc replay order_views` on the same backlog, after the live drain (start-up included). */
+  replayRate: number;
+  replaySeconds: number;
   documents: number;
   ratioToLowerCeiling: number;
   verifyDifferences: number;
@@ -56,16 +61,29 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
   while ((await groupLag(kafka, groupId, shop.topics())) > 0) await sleep(250);
   const engineSeconds = (Date.now() - started) / 1000;
   clearInterval(rssTimer);
-  const timings = [...worker.storeTimings()].sort(([, a], [, b]) => b.ms - a.ms);
   await worker.stop();
   const engineRate = records / engineSeconds;
   say(`projector (order_views + customer_views): ${Math.round(engineRate)} records/s (${engineSeconds.toFixed(1)} s)`);
-  say('  where the store time went (operation: calls, documents, seconds):');
-  for (const [op, t] of timings) say(`    ${op.padEnd(32)} ${String(t.count).padStart(6)} ${String(t.docs).padStart(8)} ${(t.ms / 1000).toFixed(1).padStart(7)}`);
+  sayTimings(say, worker.storeTimings());
 
-  // C_store: the same final documents, upserted raw in unordered bulks of 500 into a scratch collection.
+  // The rebuild, on the same backlog: a new generation from the earliest offsets, then the switch.
   const mongo = await connectMongo(settings.mongoUrl);
   const db = mongo.db(database);
+  const replayAdmin = kafka.admin();
+  await replayAdmin.connect();
+  const replayStarted = Date.now();
+  const rebuilt = await replay(
+    { projection: 'order_views', topicPrefix: shop.name, schema: shop.name, liveGroup: groupId, mongoDatabase: database },
+    { db, admin: replayAdmin, log, display: new ProgressDisplay(process.stdout), signal: new AbortController().signal, catchUpLag: 0 },
+    'rebuild',
+  );
+  const replaySeconds = (Date.now() - replayStarted) / 1000;
+  await replayAdmin.disconnect();
+  const replayRate = records / replaySeconds;
+  say(`replay (rebuild of order_views + customer_views into generation ${rebuilt.generation}): ${Math.round(replayRate)} records/s (${replaySeconds.toFixed(1)} s), ${(replayRate / engineRate).toFixed(2)}x the live drain`);
+  sayTimings(say, rebuilt.storeTimings);
+
+  // C_store: the same final documents, upserted raw in unordered bulks of 500 into a scratch collection.
   const docs = await db.collection<StoredDoc>('order_views').find({}).toArray();
   const scratch = db.collection<StoredDoc>('raw_upsert');
   const storeStart = Date.now();
@@ -99,9 +117,16 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
     storeRate,
     engineRate,
     engineSeconds,
+    replayRate,
+    replaySeconds,
     documents: docs.length,
     ratioToLowerCeiling: engineRate / lower,
     verifyDifferences: differences,
     peakRssMiB: Math.round(peakRss / 1024 / 1024),
   };
+}
+
+function sayTimings(say: (line: string) => void, timings: Map<string, { count: number; ms: number; docs: number }>): void {
+  say('  where the store time went (operation: calls, documents, seconds):');
+  for (const [op, t] of [...timings].sort(([, a], [, b]) => b.ms - a.ms)) say(`    ${op.padEnd(32)} ${String(t.count).padStart(6)} ${String(t.docs).padStart(8)} ${(t.ms / 1000).toFixed(1).padStart(7)}`);
 }

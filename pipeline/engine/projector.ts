@@ -80,6 +80,8 @@ export class Projector {
      * are committed): the read side's cache keeps itself coherent with it.
      */
     private readonly onWritten?: (collection: string, docs: WrittenDoc[]) => Promise<void>,
+    /** Run after every round, before the next starts (a rebuild flushes its staged documents here). */
+    private readonly afterRound?: () => Promise<void>,
   ) {
     this.references = new References(store, projections);
   }
@@ -96,13 +98,20 @@ export class Projector {
   async apply(changes: RowChange[]): Promise<ApplyStats> {
     return this.serial(async () => {
       await this.store.namespace?.refresh();
-      return this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
+      const stats = await this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
+      await this.afterRound?.();
+      return stats;
     });
   }
 
   /** Between rounds: adopt a switched generation even while no change arrives. */
   async refreshGeneration(): Promise<boolean> {
     return this.serial(async () => (await this.store.namespace?.refresh()) ?? false);
+  }
+
+  /** Runs `task` between two rounds (none in flight while it runs). */
+  async betweenRounds<T>(task: () => Promise<T>): Promise<T> {
+    return this.serial(task);
   }
 
   private turn: Promise<unknown> = Promise.resolve();

@@ -7,7 +7,6 @@ import type { ProgressSink } from '../engine/progress.js';
 import { PipelineError } from '../errors.js';
 import type { Admin } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
-import { DocumentStore } from '../store/documents.js';
 import { allocateGeneration, componentOf, physicalName, readPointer, setPointer, WORKERS_COLLECTION, type Component, type WorkerReport } from '../store/generations.js';
 import { projectorInputs, runWorker } from '../worker/run-worker.js';
 import type { ProgressDisplay, ProgressFigures } from './progress-display.js';
@@ -41,6 +40,8 @@ export interface ReplayRun {
   adoptTimeoutMs?: number;
   /** Engine knobs for the rebuild's worker. */
   maxRoundChanges?: number;
+  /** Documents held in memory before a flush and checkpoint (default 100,000). */
+  stagingBudget?: number;
 }
 
 export interface ReplayResult {
@@ -52,6 +53,8 @@ export interface ReplayResult {
   perSecond: number;
   resumed: boolean;
   outcome: 'switched' | 'interrupted';
+  /** Store time per operation (calls, ms, documents): where the rebuild's time went. */
+  storeTimings: Map<string, { count: number; ms: number; docs: number }>;
 }
 
 const key = (topic: string, partition: number) => `${topic}|${partition}`;
@@ -167,7 +170,16 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
       generation = state.generation as number;
       group = state.group as string;
       resumed = true;
-      display.say(`resuming the ${state.phase ?? ''} of generation ${generation} (${component.key}) from its committed offsets`);
+      display.say(`resuming the ${state.phase ?? ''} of generation ${generation} (${component.key}) from its last checkpoint`);
+      if (state.phase === 'building') {
+        // The group's own commits ran ahead of what was flushed: a fresh group starts at the
+        // checkpoint (the old one may still hold a dead member until its session times out).
+        await admin.deleteGroups([group]).catch(() => undefined);
+        group = `${target.liveGroup}.replay.g${generation}.${Date.now().toString(36)}`;
+        await rewindTo(admin, group, topics, state.checkpoint);
+        await lease.update({ group });
+        state = await lease.state();
+      }
     } else {
       if (unfinished && state.generation !== null && state.generation !== plan.active && state.generation !== plan.previous) {
         display.say(`starting over: dropping the unfinished generation ${state.generation}`);
@@ -188,21 +200,13 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
       group = `${target.liveGroup}.replay.g${generation}.${Date.now().toString(36)}`;
       const frozen = mode === 'rollback' ? state.frozenAt[String(generation)] : undefined;
       // A rollback target stopped being written at these offsets: catch it up from there, not from the start.
-      if (frozen !== undefined) {
-        for (const topic of topics) {
-          const partitions = Object.entries(frozen)
-            .filter(([k]) => k.startsWith(`${topic}|`))
-            .map(([k, offset]) => ({ partition: Number(k.slice(topic.length + 1)), offset: String(offset) }));
-          if (partitions.length > 0) await admin.setOffsets({ groupId: group, topic, partitions });
-        }
-      }
-      await lease.update({ generation, from: plan.active, group, start: frozen === undefined ? 'earliest' : 'frozen', phase: 'building', startedAt: new Date(), progress: null });
+      if (frozen !== undefined) await rewindTo(admin, group, topics, frozen);
+      await lease.update({ generation, from: plan.active, group, start: frozen === undefined ? 'earliest' : 'frozen', phase: 'building', startedAt: new Date(), progress: null, checkpoint: frozen ?? null });
       state = await lease.state();
     }
 
     const started = await committedOffsets(admin, group, topics);
     const applied = new AppliedOffsets(started);
-    const store = new DocumentStore(db);
     const worker = await runWorker(
       {
         topicPrefix: target.topicPrefix,
@@ -215,7 +219,14 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
         deadLetters: 'skip',
         // Nobody reads this generation before the switch; a rollback target may still sit in Redis.
         cache: mode === 'rollback',
-        ...(run.maxRoundChanges === undefined ? {} : { maxRoundChanges: run.maxRoundChanges }),
+        // Nobody else writes this generation before the switch: large rounds coalesce the many
+        // changes of one document into one write, and the index is built once, at the end.
+        maxRoundChanges: run.maxRoundChanges ?? 100_000,
+        chunkSize: Math.min(20_000, run.maxRoundChanges ?? 100_000),
+        fetchBytesPerPartition: 8 * 1024 * 1024,
+        exclusive: state.phase === 'building',
+        onFlushed: () => lease.update({ checkpoint: Object.fromEntries(applied.next) }),
+        ...(run.stagingBudget === undefined ? {} : { stagingBudget: run.stagingBudget }),
       },
       log,
     );
@@ -252,8 +263,8 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
         const catchUp = run.catchUpLag ?? 1000;
         if (!(await follow('building', (f) => f.lag <= catchUp))) return finish();
         lease.check();
-        await store.ensureIndexes(generationCollections(component, generation).filter((c) => !c.startsWith('_refidx_')));
-        for (const p of component.projections) for (const index of p.readIndexes ?? []) await db.collection(physicalName(p.collection, generation)).createIndex({ ...index.key }, { name: index.name });
+        // From here on live workers may write this generation too: compare-and-set again.
+        await worker.endExclusive();
         // The generation readers leave holds every change below the live group's committed offsets.
         const frozen = await committedOffsets(admin, target.liveGroup, topics);
         const from = (await readPointer(db, component.key))?.active ?? 0;
@@ -278,10 +289,21 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
 
     function finish(): ReplayResult {
       const seconds = (Date.now() - t0) / 1000;
-      return { component: component.key, generation, previous: state.from ?? 0, events, seconds, perSecond: seconds > 0 ? events / seconds : 0, resumed, outcome };
+      return { component: component.key, generation, previous: state.from ?? 0, events, seconds, perSecond: seconds > 0 ? events / seconds : 0, resumed, outcome, storeTimings: worker.storeTimings() };
     }
   } finally {
     await lease.release();
+  }
+}
+
+/** Sets a (memberless) group's offsets: the checkpoint's, and each partition's start elsewhere. */
+async function rewindTo(admin: Admin, group: string, topics: string[], checkpoint: Offsets | null): Promise<void> {
+  const { low } = await endOffsets(admin, topics);
+  for (const topic of topics) {
+    const partitions = Object.keys(low)
+      .filter((k) => k.startsWith(`${topic}|`))
+      .map((k) => ({ partition: Number(k.slice(topic.length + 1)), offset: String(checkpoint?.[k] ?? low[k] ?? 0) }));
+    await admin.setOffsets({ groupId: group, topic, partitions });
   }
 }
 

@@ -27,6 +27,8 @@ export interface ReplayDoc {
   startedAt: Date | null;
   updatedAt: Date;
   progress: { done: number; total: number; perSecond: number; lag: number } | null;
+  /** While building: the offsets (`<topic>|<partition>` → next) below which staged documents are in the store. */
+  checkpoint: Record<string, number> | null;
   frozenAt: Record<string, Record<string, number>>;
 }
 
@@ -70,7 +72,7 @@ export class ReplayLease {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + LEASE_MS);
     try {
-      await replays.insertOne({ _id: component, owner, expiresAt, generation: null, from: null, group: null, start: null, phase: null, startedAt: null, updatedAt: now, progress: null, frozenAt: {} });
+      await replays.insertOne({ _id: component, owner, expiresAt, generation: null, from: null, group: null, start: null, phase: null, startedAt: null, updatedAt: now, progress: null, checkpoint: null, frozenAt: {} });
     } catch (err) {
       if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
       const held = await replays.findOne({ _id: component });

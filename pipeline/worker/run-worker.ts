@@ -22,12 +22,18 @@ import { startMetricsListener } from '../metrics/http-listener.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ProgressRecorder, type ProgressSink } from '../engine/progress.js';
 import { componentsOf, Namespace } from '../store/generations.js';
+import { StagingStore } from '../store/staging-store.js';
 
 export interface RunningWorker {
   /** Where /metrics, /healthz and /readyz answer (undefined when the listener is off). */
   metricsUrl: string | undefined;
   /** Time spent per store operation since start. */
   storeTimings(): Map<string, { count: number; ms: number; docs: number }>;
+  /**
+   * Ends exclusive writing: builds the indexes, then waits for the round in flight (it may still
+   * write without compare-and-set); every later round uses compare-and-set.
+   */
+  endExclusive(): Promise<void>;
   /** Finishes the batch in flight, commits what is written, leaves the group, closes clients. */
   stop(): Promise<void>;
 }
@@ -55,6 +61,17 @@ export interface WorkerTarget {
   concurrency?: number;
   chunkSize?: number;
   maxRoundChanges?: number;
+  /** Bytes fetched per partition (and 8x that per fetch): what bounds a worker's memory under a backlog. */
+  fetchBytesPerPartition?: number;
+  /**
+   * Nobody else writes this generation until `endExclusive()` (a rebuild before its switch): writes
+   * skip the compare-and-set, and the indexes are built when it ends, on full collections.
+   */
+  exclusive?: boolean;
+  /** Exclusive only: documents held in memory before a flush evicts them (bounds a rebuild's memory). */
+  stagingBudget?: number;
+  /** Exclusive only: told after every flush, once the flushed documents are durable. */
+  onFlushed?: () => Promise<void>;
   /** Write this generation whatever the pointer says (a rebuild); absent: follow the pointer. */
   generation?: number;
   /** Where applied positions go (default: `_progress`, which `cdc status` reads). */
@@ -87,11 +104,20 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const db = mongo.db(target.mongoDatabase);
   const namespace = new Namespace(db, componentsOf(projections), { workerId: clientId, group: target.groupId, log }, target.generation);
   await namespace.refresh();
-  const store = new DocumentStore(db, namespace);
+  const staging = target.exclusive === true ? new StagingStore(db, namespace, target.stagingBudget ?? 100_000) : undefined;
+  const store = staging ?? new DocumentStore(db, namespace);
+  await staging?.open(componentsOf(projections).flatMap((c) => c.collections));
+  const flush = async () => {
+    if (staging === undefined || staging.size === 0) return;
+    await staging.flush();
+    await target.onFlushed?.();
+  };
   const metrics = new WorkerMetrics();
   store.onTiming = (op, ms) => metrics.observeStore(op, ms);
-  await store.ensureIndexes(storeCollections(projections));
-  await store.ensureReadIndexes(projections);
+  if (!store.exclusive) {
+    await store.ensureIndexes(storeCollections(projections));
+    await store.ensureReadIndexes(projections);
+  }
   await applyValidators(store.db, projections, log, (c) => store.physical(c));
   let stopping = false;
   // Bound before joining the group: a port clash fails the start instead of a worker that already took partitions.
@@ -114,7 +140,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       metrics.cacheFailures.inc();
       if (cacheFailures++ % 100 === 0) log.warn({ err: String(err), failures: cacheFailures, event: 'cache_update_failed' }, 'redis unavailable: cached documents may be stale until their TTL');
     }
-  });
+  }, staging === undefined ? undefined : async () => (staging.size > staging.budget ? flush() : undefined));
   const events = target.events ?? EVENT_TYPES;
   const { tables, topics } = projectorInputs(projector.tables(), target);
   const decode = (message: RawMessage) => (isEventTopic(message.topic, target.topicPrefix) ? decodeEvent(message, events) : decodeChange(message, tables));
@@ -136,8 +162,8 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
     // Bounded memory under any backlog: at most this much fetched and not yet applied.
-    maxBytesPerPartition: 2 * 1024 * 1024,
-    maxBytes: 16 * 1024 * 1024,
+    maxBytesPerPartition: target.fetchBytesPerPartition ?? 2 * 1024 * 1024,
+    maxBytes: 8 * (target.fetchBytesPerPartition ?? 2 * 1024 * 1024),
   });
   await consumer.connect();
   const progress = target.progress ?? new ProgressRecorder(store.db, target.groupId, log);
@@ -163,6 +189,16 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   return {
     metricsUrl: listener?.url,
     storeTimings: () => store.timings,
+    async endExclusive() {
+      if (!store.exclusive) return;
+      await projector.betweenRounds(async () => {
+        await flush();
+        await store.ensureIndexes(storeCollections(projections));
+        await store.ensureReadIndexes(projections);
+        store.exclusive = false;
+        await staging?.flush();
+      });
+    },
     async stop() {
       stopping = true;
       clearInterval(followPointer);

@@ -62,6 +62,7 @@ export class ShopEnv {
     const handle: RunningWorker = {
       metricsUrl: worker.metricsUrl,
       storeTimings: () => worker.storeTimings(),
+      endExclusive: () => worker.endExclusive(),
       stop: async () => {
         if (!stopped) await worker.stop();
         stopped = true;

@@ -56,6 +56,7 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
   if (values.json === true) console.log(JSON.stringify(report));
   console.log(
     `\nprojector ${Math.round(report.engineRate)} records/s = ${(report.ratioToLowerCeiling * 100).toFixed(0)}% of min(C_client ${Math.round(report.clientRate)}, C_store ${Math.round(report.storeRate)}); ` +
+      `replay ${Math.round(report.replayRate)} records/s = ${(report.replayRate / report.engineRate).toFixed(2)}x the live drain; ` +
       `verify differences: ${report.verifyDifferences}; peak RSS ${report.peakRssMiB} MiB`,
   );
   return report.verifyDifferences === 0 ? 0 : 1;

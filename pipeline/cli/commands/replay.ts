@@ -13,7 +13,7 @@ import { connectMongo } from '../../store/mongo.js';
 import { parseCommandArgs } from '../args.js';
 
 const NAMES = PROJECTIONS.map((p) => p.name).join('|');
-const USAGE = `cdc replay <${NAMES}> [--dry-run] [--restart] [--rollback] [--drop-previous] [--group LIVE_GROUP] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]
+const USAGE = `cdc replay <${NAMES}> [--dry-run] [--restart] [--rollback] [--drop-previous] [--memory-docs N] [--round-changes N] [--catch-up-lag N] [--group LIVE_GROUP] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]
        cdc replay status [--json] [--database NAME]`;
 
 /**
@@ -35,6 +35,8 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
       'topic-prefix': { type: 'string' },
       database: { type: 'string' },
       'catch-up-lag': { type: 'string' },
+      'memory-docs': { type: 'string' },
+      'round-changes': { type: 'string' },
     },
     z.object({
       'dry-run': z.boolean().optional(),
@@ -47,6 +49,8 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
       'topic-prefix': z.string().min(1).default(SHOP.topicPrefix),
       database: z.string().min(1).default(settings.mongoDatabase),
       'catch-up-lag': z.coerce.number().int().min(0).optional(),
+      'memory-docs': z.coerce.number().int().min(1).optional(),
+      'round-changes': z.coerce.number().int().min(1).optional(),
     }),
     USAGE,
   );
@@ -96,7 +100,7 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const display = new ProgressDisplay(process.stdout);
-      const result = await replay(target, { db, admin, log, display, signal: controller.signal, restart: values.restart === true, ...(values['catch-up-lag'] === undefined ? {} : { catchUpLag: values['catch-up-lag'] }) }, mode);
+      const result = await replay(target, { db, admin, log, display, signal: controller.signal, restart: values.restart === true, ...(values['catch-up-lag'] === undefined ? {} : { catchUpLag: values['catch-up-lag'] }), ...(values['memory-docs'] === undefined ? {} : { stagingBudget: values['memory-docs'] }), ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }) }, mode);
       if (result.outcome === 'interrupted') {
         display.say(`interrupted after ${result.events.toLocaleString('en-US')} events; what was written is committed. Run the same command to resume, or add --restart to start over.`);
         return 130;
