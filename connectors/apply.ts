@@ -46,6 +46,9 @@ export function connectorForSchema(opts: { name: string; schema: string; topicPr
   const heartbeat = base.config['heartbeat.action.query'];
   if (heartbeat !== undefined) retargeted['heartbeat.action.query'] = heartbeat.replaceAll('shop.debezium_heartbeat', `"${opts.schema}".debezium_heartbeat`);
   if (base.config['topic.creation.events.include'] !== undefined) retargeted['topic.creation.events.include'] = `${prefix}\\.events\\..*`;
+  if (base.config['signal.data.collection'] !== undefined) retargeted['signal.data.collection'] = `${opts.schema}.debezium_signal`;
+  if (base.config['notification.sink.topic.name'] !== undefined) retargeted['notification.sink.topic.name'] = notificationTopic(opts.topicPrefix);
+  if (base.config['topic.creation.notifications.include'] !== undefined) retargeted['topic.creation.notifications.include'] = `${prefix}\\.notifications`;
   return {
     name: opts.name,
     config: {
@@ -58,6 +61,11 @@ export function connectorForSchema(opts: { name: string; schema: string; topicPr
       ...opts.overrides,
     },
   };
+}
+
+/** Where Debezium's notifications (incremental snapshot started, completed, ...) go. */
+export function notificationTopic(topicPrefix: string): string {
+  return `${topicPrefix}.notifications`;
 }
 
 function escapeRegex(text: string): string {

@@ -13,7 +13,7 @@ export const DEBEZIUM_POSTGRES_KEYS = [
   'snapshot.mode', 'decimal.handling.mode', 'time.precision.mode', 'binary.handling.mode', 'interval.handling.mode',
   'heartbeat.interval.ms', 'heartbeat.action.query', 'tombstones.on.delete', 'provide.transaction.metadata',
   'max.batch.size', 'max.queue.size', 'poll.interval.ms', 'signal.data.collection', 'signal.enabled.channels',
-  'incremental.snapshot.chunk.size',
+  'incremental.snapshot.chunk.size', 'notification.enabled.channels', 'notification.sink.topic.name',
   'key.converter', 'key.converter.schemas.enable', 'value.converter', 'value.converter.schemas.enable',
   'topic.creation.default.partitions', 'topic.creation.default.replication.factor',
   'topic.creation.default.cleanup.policy', 'topic.creation.default.delete.retention.ms',

@@ -14,6 +14,8 @@ export const SourceSchema = z.looseObject({
   table: z.string(),
   txId: z.number().int().nullable().optional(),
   lsn: z.number().int().nullable().optional(),
+  /** `["<last commit lsn>", "<lsn>"]`, as strings; an incremental snapshot's reads carry only this. */
+  sequence: z.string().nullable().optional(),
 });
 export type Source = z.infer<typeof SourceSchema>;
 

@@ -63,7 +63,7 @@ export function decodeChange(message: RawMessage, tables: Record<string, TableSp
   if (e.op === 't') return { kind: 'skip', why: 'truncate' };
   const spec = tables[e.source.table];
   if (spec === undefined) return { kind: 'invalid', reason: `no projection reads table ${e.source.schema}.${e.source.table}` };
-  const position = e.source.lsn;
+  const position = e.source.lsn ?? (e.source.snapshot === 'incremental' ? sequenceLsn(e.source.sequence) : undefined);
   if (position === null || position === undefined) return { kind: 'invalid', reason: 'change event has no source.lsn' };
 
   const parseRow = (raw: Record<string, unknown> | null | undefined, which: string) => {
@@ -99,4 +99,22 @@ export function decodeChange(message: RawMessage, tables: Record<string, TableSp
       snapshot: e.source.snapshot !== undefined && e.source.snapshot !== 'false',
     },
   };
+}
+
+/**
+ * An incremental snapshot's read has `lsn: null` and the streaming position at which its chunk's
+ * window closed as the last entry of `sequence`. Debezium drops from the chunk every row changed
+ * while the window was open, so that position orders the read after every change it reflects
+ * and before every later one: the right guard position.
+ */
+export function sequenceLsn(sequence: string | null | undefined): number | undefined {
+  if (sequence === null || sequence === undefined) return undefined;
+  try {
+    const parts: unknown = JSON.parse(sequence);
+    const last = Array.isArray(parts) ? parts[parts.length - 1] : undefined;
+    const lsn = typeof last === 'string' && /^\d+$/.test(last) ? Number(last) : undefined;
+    return lsn !== undefined && Number.isSafeInteger(lsn) ? lsn : undefined;
+  } catch {
+    return undefined;
+  }
 }

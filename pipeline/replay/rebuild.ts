@@ -4,7 +4,15 @@ import { PROJECTIONS } from '../../projections/registry.js';
 import type { Projection } from '../../projections/types.js';
 import { sourceNames } from '../engine/projector.js';
 import type { ProgressSink } from '../engine/progress.js';
+import { randomUUID } from 'node:crypto';
+import { notificationTopic } from '../../connectors/apply.js';
+import { isEventTopic } from '../../schemas/events/registry.js';
+import { SHOP_TABLES } from '../../schemas/shop-rows.js';
+import { loadSettings } from '../config.js';
 import { PipelineError } from '../errors.js';
+import { createKafka } from '../kafka/client.js';
+import { superuserClient } from '../postgres/clients.js';
+import { requestSnapshot, SnapshotWatcher } from './incremental-snapshot.js';
 import type { Admin } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
 import { allocateGeneration, componentOf, physicalName, readPointer, setPointer, WORKERS_COLLECTION, type Component, type WorkerReport } from '../store/generations.js';
@@ -23,6 +31,13 @@ export interface ReplayTarget {
   liveGroup: string;
   mongoDatabase: string;
   projections?: readonly Projection[];
+  /**
+   * 'topics' (default): every source topic from its earliest offset. 'snapshot': the row topics
+   * from their end, with a Debezium incremental snapshot re-emitting every row; for topics whose
+   * history was compacted or expired. Event topics are always read from the start (no snapshot
+   * can re-create events).
+   */
+  source?: 'topics' | 'snapshot';
 }
 
 export interface ReplayRun {
@@ -201,7 +216,20 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
       const frozen = mode === 'rollback' ? state.frozenAt[String(generation)] : undefined;
       // A rollback target stopped being written at these offsets: catch it up from there, not from the start.
       if (frozen !== undefined) await rewindTo(admin, group, topics, frozen);
-      await lease.update({ generation, from: plan.active, group, start: frozen === undefined ? 'earliest' : 'frozen', phase: 'building', startedAt: new Date(), progress: null, checkpoint: frozen ?? null });
+      if (mode === 'rebuild' && target.source === 'snapshot') {
+        // Row topics from their end: the snapshot re-emits every row after it. Event topics from the start.
+        const start = (await endOffsets(admin, topics.filter((t) => !isEventTopic(t, target.topicPrefix)))).high;
+        await rewindTo(admin, group, topics, start);
+        const id = randomUUID();
+        await lease.update({ generation, from: plan.active, group, start: 'snapshot', snapshot: { id, completed: false }, phase: 'building', startedAt: new Date(), progress: null, checkpoint: start });
+        const tables = sourceNames(component.projections).filter((t) => t in SHOP_TABLES);
+        const pgClient = superuserClient(loadSettings());
+        await pgClient.connect();
+        await requestSnapshot(pgClient, target.schema, tables, id).finally(() => pgClient.end());
+        display.say(`asked Debezium for an incremental snapshot of ${tables.join(', ')} (signal ${id})`);
+      } else {
+        await lease.update({ generation, from: plan.active, group, start: frozen === undefined ? 'earliest' : 'frozen', snapshot: null, phase: 'building', startedAt: new Date(), progress: null, checkpoint: frozen ?? null });
+      }
       state = await lease.state();
     }
 
@@ -230,6 +258,15 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
       },
       log,
     );
+    // A snapshot rebuild is caught up only once Debezium has re-emitted every row.
+    let watcher: SnapshotWatcher | undefined;
+    const snapshot = state.snapshot;
+    if (snapshot !== null && !snapshot.completed && state.phase === 'building') {
+      const kafka = createKafka(loadSettings().kafkaBrokers, `cdc-replay-watch-${process.pid}`, log);
+      watcher = new SnapshotWatcher(kafka.consumer({ groupId: `${group}.notifications` }), notificationTopic(target.topicPrefix), snapshot.id, log);
+      await watcher.start();
+    }
+    const snapshotDone = (): boolean => watcher === undefined || watcher.done();
     const t0 = Date.now();
     let events = 0;
     let outcome: ReplayResult['outcome'] = 'interrupted';
@@ -261,7 +298,8 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
 
       if (state.phase === 'building') {
         const catchUp = run.catchUpLag ?? 1000;
-        if (!(await follow('building', (f) => f.lag <= catchUp))) return finish();
+        if (!(await follow(watcher === undefined ? 'building' : 'building (snapshot)', (f) => snapshotDone() && f.lag <= catchUp))) return finish();
+        if (watcher !== undefined) await lease.update({ snapshot: { id: snapshot?.id ?? '', completed: true } });
         lease.check();
         // From here on live workers may write this generation too: compare-and-set again.
         await worker.endExclusive();
@@ -283,8 +321,9 @@ export async function replay(target: ReplayTarget, run: ReplayRun, mode: 'rebuil
       outcome = 'switched';
       return finish();
     } finally {
+      await watcher?.stop();
       await worker.stop();
-      if (outcome === 'switched') await admin.deleteGroups([group]).catch(() => undefined);
+      if (outcome === 'switched') await admin.deleteGroups([group, `${group}.notifications`]).catch(() => undefined);
     }
 
     function finish(): ReplayResult {

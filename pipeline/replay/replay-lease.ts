@@ -21,8 +21,13 @@ export interface ReplayDoc {
   /** The generation readers used when this rebuild started (what it switches away from). */
   from: number | null;
   group: string | null;
-  /** Where the rebuild starts: every topic's earliest offset, or a generation's frozen offsets (rollback). */
-  start: 'earliest' | 'frozen' | null;
+  /**
+   * Where the rebuild starts: every topic's earliest offset, a generation's frozen offsets (rollback),
+   * or the row topics' end offsets with an incremental snapshot re-emitting every row.
+   */
+  start: 'earliest' | 'frozen' | 'snapshot' | null;
+  /** The incremental snapshot a `snapshot` rebuild asked for, and whether Debezium finished it. */
+  snapshot: { id: string; completed: boolean } | null;
   phase: ReplayPhase | null;
   startedAt: Date | null;
   updatedAt: Date;
@@ -72,7 +77,7 @@ export class ReplayLease {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + LEASE_MS);
     try {
-      await replays.insertOne({ _id: component, owner, expiresAt, generation: null, from: null, group: null, start: null, phase: null, startedAt: null, updatedAt: now, progress: null, checkpoint: null, frozenAt: {} });
+      await replays.insertOne({ _id: component, owner, expiresAt, generation: null, from: null, group: null, start: null, phase: null, startedAt: null, updatedAt: now, progress: null, checkpoint: null, snapshot: null, frozenAt: {} });
     } catch (err) {
       if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
       const held = await replays.findOne({ _id: component });

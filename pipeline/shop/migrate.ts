@@ -10,8 +10,10 @@ export const ROW_TABLES = ['customers', 'products', 'orders', 'order_lines'] as 
 export const OUTBOX_TABLE = 'outbox';
 /** Debezium's heartbeat.action.query target: keeps the slot moving while the shop is quiet. */
 export const HEARTBEAT_TABLE = 'debezium_heartbeat';
+/** Debezium's signal.data.collection: incremental snapshots are asked for, and watermarked, here. */
+export const SIGNAL_TABLE = 'debezium_signal';
 /** Tables Debezium captures; the publication lists exactly these. */
-export const CAPTURED_TABLES = [...ROW_TABLES, OUTBOX_TABLE, HEARTBEAT_TABLE] as const;
+export const CAPTURED_TABLES = [...ROW_TABLES, OUTBOX_TABLE, HEARTBEAT_TABLE, SIGNAL_TABLE] as const;
 export type CapturedTable = (typeof CAPTURED_TABLES)[number];
 /** Tables the shop's app writes (payments are published through the outbox, not captured). */
 const APP_TABLES = [...ROW_TABLES, OUTBOX_TABLE, 'payments'] as const;
@@ -62,6 +64,7 @@ export async function migrateShop(client: pg.Client, opts: ShopSchemaOptions): P
   await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${app}`);
   await client.query(`GRANT SELECT ON ${tables} TO ${dbz}`);
   await client.query(`GRANT INSERT, UPDATE ON ${s}.${ident(HEARTBEAT_TABLE)} TO ${dbz}`);
+  await client.query(`GRANT INSERT, DELETE ON ${s}.${ident(SIGNAL_TABLE)} TO ${dbz}`);
   const pub = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [opts.publication]);
   await client.query(pub.rowCount === 0 ? `CREATE PUBLICATION ${ident(opts.publication)} FOR TABLE ${tables}` : `ALTER PUBLICATION ${ident(opts.publication)} SET TABLE ${tables}`);
   return applied;

@@ -1,7 +1,7 @@
 import { connectorForSchema, connectorTopics, DEFAULT_CONNECTOR_FILES, loadConnectorFile, parseConnectorFile } from '../../connectors/apply.js';
 import { PipelineError } from '../../pipeline/errors.js';
 import { SHOP } from '../../pipeline/shop/defaults.js';
-import { CAPTURED_TABLES, HEARTBEAT_TABLE, ROW_TABLES } from '../../pipeline/shop/migrate.js';
+import { CAPTURED_TABLES, HEARTBEAT_TABLE, SIGNAL_TABLE, ROW_TABLES } from '../../pipeline/shop/migrate.js';
 
 const shipped = () => loadConnectorFile(DEFAULT_CONNECTOR_FILES[0] as string);
 
@@ -62,7 +62,7 @@ describe('connector files', () => {
 
   test('derives one compacted topic per row table, and a never-compacted one per event aggregate', () => {
     const topics = connectorTopics(shipped());
-    expect(topics.map((t) => t.topic)).toEqual([...ROW_TABLES, HEARTBEAT_TABLE].map((t) => `${SHOP.topicPrefix}.${SHOP.schema}.${t}`).concat(`${SHOP.topicPrefix}.events.order`));
+    expect(topics.map((t) => t.topic)).toEqual([...ROW_TABLES, HEARTBEAT_TABLE, SIGNAL_TABLE].map((t) => `${SHOP.topicPrefix}.${SHOP.schema}.${t}`).concat(`${SHOP.topicPrefix}.events.order`));
     expect(topics[0]).toMatchObject({ numPartitions: 6, configEntries: expect.arrayContaining([{ name: 'cleanup.policy', value: 'compact' }]) });
     expect(topics.at(-1)).toMatchObject({ configEntries: expect.arrayContaining([{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.ms', value: '-1' }]) });
   });

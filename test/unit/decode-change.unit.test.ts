@@ -25,6 +25,17 @@ describe('decoding captured Debezium events', () => {
     expect(change(decodeChange(raw('customers-snapshot-read'), SHOP_TABLES))).toMatchObject({ op: 'upsert', snapshot: true });
   });
 
+  test("an incremental snapshot's read (lsn null) is guarded by the position its window closed at", () => {
+    // Debezium 3.6.1 on this stack writes incremental reads with lsn null and sequence ["<commit>", "<lsn>"].
+    const f = loadFixture('customers-snapshot-read');
+    const v = f.value as { source: Record<string, unknown> };
+    const incremental = { ...v, source: { ...v.source, snapshot: 'incremental', lsn: null, sequence: '["1256788320","1256788664"]' } };
+    const c = change(decodeChange(raw('customers-snapshot-read', { value: JSON.stringify(incremental) }), SHOP_TABLES));
+    expect(c).toMatchObject({ op: 'upsert', snapshot: true, position: 1256788664 });
+    const noPosition = { ...incremental, source: { ...incremental.source, sequence: null } };
+    expect(decodeChange(raw('customers-snapshot-read', { value: JSON.stringify(noPosition) }), SHOP_TABLES)).toMatchObject({ kind: 'invalid', reason: 'change event has no source.lsn' });
+  });
+
   test('the TOAST placeholder is taken out of the row and named as unavailable', () => {
     const c = change(decodeChange(raw('customers-update-toast-unchanged'), SHOP_TABLES));
     expect(c.unavailable).toEqual(['bio']);

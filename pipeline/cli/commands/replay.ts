@@ -13,7 +13,7 @@ import { connectMongo } from '../../store/mongo.js';
 import { parseCommandArgs } from '../args.js';
 
 const NAMES = PROJECTIONS.map((p) => p.name).join('|');
-const USAGE = `cdc replay <${NAMES}> [--dry-run] [--restart] [--rollback] [--drop-previous] [--memory-docs N] [--round-changes N] [--catch-up-lag N] [--group LIVE_GROUP] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]
+const USAGE = `cdc replay <${NAMES}> [--source topics|snapshot] [--dry-run] [--restart] [--rollback] [--drop-previous] [--memory-docs N] [--round-changes N] [--catch-up-lag N] [--group LIVE_GROUP] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]
        cdc replay status [--json] [--database NAME]`;
 
 /**
@@ -37,6 +37,7 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
       'catch-up-lag': { type: 'string' },
       'memory-docs': { type: 'string' },
       'round-changes': { type: 'string' },
+      source: { type: 'string' },
     },
     z.object({
       'dry-run': z.boolean().optional(),
@@ -51,6 +52,7 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
       'catch-up-lag': z.coerce.number().int().min(0).optional(),
       'memory-docs': z.coerce.number().int().min(1).optional(),
       'round-changes': z.coerce.number().int().min(1).optional(),
+      source: z.enum(['topics', 'snapshot']).default('topics'),
     }),
     USAGE,
   );
@@ -61,7 +63,7 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
   try {
     if (name === 'status') return await status(db, values.json === true);
     if (!PROJECTIONS.some((p) => p.name === name)) throw new PipelineError('CLI_USAGE', `unknown projection "${name}"`, { hint: `usage: ${USAGE}` });
-    const target: ReplayTarget = { projection: name, topicPrefix: values['topic-prefix'], schema: values.schema, liveGroup: values.group, mongoDatabase: values.database };
+    const target: ReplayTarget = { projection: name, topicPrefix: values['topic-prefix'], schema: values.schema, liveGroup: values.group, mongoDatabase: values.database, source: values.source };
     if (values['drop-previous'] === true) {
       const dropped = await dropPrevious(target, db);
       console.log(dropped === null ? 'no previous generation to remove' : `removed generation ${dropped}; there is nothing to roll back to now`);
@@ -87,7 +89,9 @@ export async function replayCommand(argv: string[], log: Logger): Promise<number
                 ? `  would resume generation ${plan.resumes} (${plan.state?.phase ?? ''}) from consumer group ${plan.state?.group ?? ''}`
                 : plan.previous !== null
                   ? `  would refuse: generation ${plan.previous} is still kept for a rollback (--drop-previous first)`
-                  : '  would build a new generation from the earliest offsets, with a consumer group of its own',
+                  : values.source === 'snapshot'
+                    ? '  would build a new generation from a Debezium incremental snapshot of the row tables (signal table), reading event topics from the start'
+                    : '  would build a new generation from the earliest offsets, with a consumer group of its own',
             `  reads ${plan.topics.length} topics, ${plan.backlog.toLocaleString('en-US')} events in them now: ${plan.topics.join(', ')}`,
             `  writes ${generationCollections(plan.component, next ?? 0).length} collections per generation: ${plan.component.collections.join(', ')} (suffixed __g<N>)`,
             `  then moves the pointer in ${'_generations'} and waits for the live group ${values.group} to follow`,
