@@ -26,6 +26,7 @@ export interface DrainReport {
   /** `cdc replay order_views` on the same backlog, after the live drain (start-up included). */
   replayRate: number;
   replaySeconds: number;
+  replayPeakRssMiB: number;
   documents: number;
   ratioToLowerCeiling: number;
   verifyDifferences: number;
@@ -71,6 +72,8 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
   const db = mongo.db(database);
   const replayAdmin = kafka.admin();
   await replayAdmin.connect();
+  let replayPeakRss = 0;
+  const replayRssTimer = setInterval(() => (replayPeakRss = Math.max(replayPeakRss, process.memoryUsage().rss)), 200);
   const replayStarted = Date.now();
   const rebuilt = await replay(
     { projection: 'order_views', topicPrefix: shop.name, schema: shop.name, liveGroup: groupId, mongoDatabase: database },
@@ -78,9 +81,10 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
     'rebuild',
   );
   const replaySeconds = (Date.now() - replayStarted) / 1000;
+  clearInterval(replayRssTimer);
   await replayAdmin.disconnect();
   const replayRate = records / replaySeconds;
-  say(`replay (rebuild of order_views + customer_views into generation ${rebuilt.generation}): ${Math.round(replayRate)} records/s (${replaySeconds.toFixed(1)} s), ${(replayRate / engineRate).toFixed(2)}x the live drain`);
+  say(`replay (rebuild of order_views + customer_views into generation ${rebuilt.generation}): ${Math.round(replayRate)} records/s (${replaySeconds.toFixed(1)} s), ${(replayRate / engineRate).toFixed(2)}x the live drain, peak RSS ${Math.round(replayPeakRss / 1024 / 1024)} MiB`);
   sayTimings(say, rebuilt.storeTimings);
 
   // C_store: the same final documents, upserted raw in unordered bulks of 500 into a scratch collection.
@@ -130,6 +134,7 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
     engineSeconds,
     replayRate,
     replaySeconds,
+    replayPeakRssMiB: Math.round(replayPeakRss / 1024 / 1024),
     documents,
     ratioToLowerCeiling: engineRate / lower,
     verifyDifferences: differences,
