@@ -5,6 +5,8 @@ import { listDeadLetters } from '../dlq/dlq.js';
 import { deadLetterTopic } from '../engine/dead-letter.js';
 import { PROGRESS_COLLECTION, type ProgressDoc } from '../engine/progress.js';
 import { sourceNames } from '../engine/projector.js';
+import { readReplay } from '../replay/replay-lease.js';
+import { componentsOf, readPointer } from '../store/generations.js';
 import { projectorInputs } from '../worker/run-worker.js';
 
 export interface PartitionStatus {
@@ -24,6 +26,10 @@ export interface ProjectionStatus {
   lagSeconds: number;
   lastAppliedSource: string | null;
   deadLettersWaiting: number;
+  /** The generation readers and live workers use (`cdc replay` moves it). */
+  generation: number;
+  /** A rebuild not yet finished, if any. */
+  rebuild: { generation: number | null; phase: string; owner: string | null } | null;
 }
 
 export interface WorkerStatus {
@@ -78,6 +84,15 @@ export async function pipelineStatus(kafka: Kafka, db: Db, projections: readonly
       }
     }
     const dlq = new Map((await listDeadLetters(kafka)).map((d) => [d.topic, d.waiting]));
+    const components = componentsOf(projections);
+    const generations = new Map<string, Pick<ProjectionStatus, 'generation' | 'rebuild'>>();
+    for (const c of components) {
+      const pointer = await readPointer(db, c.key);
+      const replay = await readReplay(db, c.key);
+      const unfinished = replay !== null && (replay.phase === 'building' || replay.phase === 'switching');
+      const owner = replay !== null && replay.owner !== null && replay.expiresAt.getTime() > now ? replay.owner : null;
+      for (const p of c.projections) generations.set(p.name, { generation: pointer?.active ?? 0, rebuild: unfinished ? { generation: replay.generation, phase: replay.phase ?? '', owner } : null });
+    }
     const projectionStatus = projections.map((projection) => {
       const own = new Set(projectorInputs(sourceNames([projection]), target).topics);
       const mine = partitions.filter((p) => own.has(p.topic));
@@ -88,6 +103,7 @@ export async function pipelineStatus(kafka: Kafka, db: Db, projections: readonly
         lagSeconds: Math.max(0, ...mine.map((p) => p.lagSeconds)),
         lastAppliedSource: latest === 0 ? null : new Date(latest).toISOString(),
         deadLettersWaiting: [...own].reduce((n, t) => n + (dlq.get(deadLetterTopic(t)) ?? 0), 0),
+        ...(generations.get(projection.name) ?? { generation: 0, rebuild: null }),
       };
     });
     const described = (await admin.describeGroups([target.groupId])).groups[0];
@@ -107,6 +123,12 @@ export function formatStatus(s: PipelineStatus): string {
   const lines = [`group ${s.group} (${s.groupState}) at ${s.at}`, '', 'PROJECTION         LAG EVENTS   LAG SECONDS   LAST APPLIED SOURCE TIME    DEAD LETTERS'];
   for (const p of s.projections) {
     lines.push(`${p.projection.padEnd(18)} ${String(p.lagEvents).padStart(10)}   ${secs(p.lagSeconds).padStart(11)}   ${(p.lastAppliedSource ?? '-').padEnd(26)}  ${String(p.deadLettersWaiting).padStart(12)}`);
+  }
+  lines.push('', 'GENERATIONS (cdc replay status for more)');
+  for (const p of s.projections) {
+    const r = p.rebuild;
+    const rebuilding = r === null ? '' : `; rebuild of generation ${r.generation ?? '?'} ${r.phase}${r.owner === null ? ' (no one holds the lease: run cdc replay again to resume)' : ` by ${r.owner}`}`;
+    lines.push(`  ${p.projection}: generation ${p.generation}${rebuilding}`);
   }
   lines.push('', `WORKERS (${s.workers.length})`);
   for (const w of s.workers) lines.push(`  ${w.clientId} on ${w.host}: ${w.partitions.length} partitions`);

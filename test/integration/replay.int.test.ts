@@ -81,6 +81,13 @@ describe('replay', () => {
       // The live worker moved: it reports the new generation, and writes it from now on.
       const report = await env.db.collection<WorkerReport>(WORKERS_COLLECTION).findOne({ group: env.groupId });
       expect(report?.generations[COMPONENT]).toBe(rebuilt.generation);
+      // The operator's one screen says which generation readers use.
+      const status = spawnSync(process.execPath, cdcArgs(env, 'status', '--json'), { encoding: 'utf8' });
+      const shown = JSON.parse(status.stdout) as { projections: { projection: string; generation: number; rebuild: unknown }[] };
+      expect(shown.projections.map((p) => [p.projection, p.generation, p.rebuild])).toEqual([
+        ['order_views', rebuilt.generation, null],
+        ['customer_views', rebuilt.generation, null],
+      ]);
       const before = await env.db.collection(physicalName('order_views', 0)).countDocuments();
       await sleep(3000);
       loading = false;
