@@ -70,12 +70,6 @@ export class DocumentStore {
     readonly namespace?: Namespace,
   ) {}
 
-  /**
-   * Nobody else writes these collections (a rebuild before its switch): writes replace by `_id`
-   * alone, which every store serves from its primary index, instead of compare-and-set.
-   */
-  exclusive = false;
-
   /** The physical collection a logical name stands for now. */
   physical(logical: string): string {
     return this.namespace?.physical(logical) ?? logical;
@@ -165,9 +159,7 @@ export class DocumentStore {
     // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
     // writer created the document first.
     const ops = writes.map((w) =>
-      w.expectedRev === 0
-        ? { insertOne: { document: w.doc } }
-        : { replaceOne: { filter: this.exclusive ? { _id: w.id } : { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
+      w.expectedRev === 0 ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
     );
     try {
       await this.timed(`cas ${collection}`, ops.length, () => this.db.collection<D>(this.physical(collection)).bulkWrite(ops as never, { ordered: false }));

@@ -22,6 +22,8 @@ export class StagingStore extends DocumentStore {
   private readonly held = new Map<string, Map<string, Held>>();
   /** Collections that may hold documents not in memory (not empty at start, or flushed and evicted). */
   private readonly spilled = new Set<string>();
+  /** True until the rebuild's switch; then every call goes to the store, with compare-and-set. */
+  exclusive = true;
 
   constructor(
     db: Db,
@@ -30,7 +32,6 @@ export class StagingStore extends DocumentStore {
     readonly budget: number,
   ) {
     super(db, namespace);
-    this.exclusive = true;
   }
 
   /** Collections with documents from an earlier run are read through on a miss. */
@@ -82,24 +83,25 @@ export class StagingStore extends DocumentStore {
 
   override async referencingDocs(collection: string, refKeys: string[]): Promise<Map<string, DocId[]>> {
     if (!this.exclusive) return super.referencingDocs(collection, refKeys);
-    const found = await this.lookup(`_refidx_${collection}`, refKeys, async (missing) => {
+    const found = await this.refIndexEntries(collection, refKeys);
+    return new Map([...found].map(([key, entry]) => [key, entry.docs]));
+  }
+
+  /** `_refidx_<collection>` entries, from memory or (read through) the store. */
+  private refIndexEntries(collection: string, refKeys: string[]): Promise<Map<string, { _id: string; docs: DocId[] }>> {
+    return this.lookup(`_refidx_${collection}`, refKeys, async (missing) => {
       const docs = await super.referencingDocs(collection, missing);
       return new Map([...docs].map(([key, ids]) => [key, { _id: key, docs: ids }]));
     });
-    return new Map([...found].map(([key, entry]) => [key, (entry as { docs: DocId[] }).docs]));
   }
 
   override async addReferences(collection: string, added: Map<string, DocId[]>): Promise<void> {
     if (!this.exclusive) return super.addReferences(collection, added);
-    const name = `_refidx_${collection}`;
-    const current = await this.lookup(name, [...added.keys()], async (missing) => {
-      const docs = await super.referencingDocs(collection, missing);
-      return new Map([...docs].map(([key, ids]) => [key, { _id: key, docs: ids }]));
-    });
-    const m = this.mem(name);
+    const current = await this.refIndexEntries(collection, [...added.keys()]);
+    const m = this.mem(`_refidx_${collection}`);
     for (const [key, ids] of added) {
       const held = m.get(key);
-      const docs = (current.get(key) as { docs: DocId[] } | undefined)?.docs ?? [];
+      const docs = current.get(key)?.docs ?? [];
       const merged = [...docs, ...ids.filter((id) => !docs.some((d) => String(d) === String(id)))];
       m.set(key, { doc: { _id: key, docs: merged }, stored: held?.stored ?? false, dirty: true });
     }

@@ -106,7 +106,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   await namespace.refresh();
   const staging = target.exclusive === true ? new StagingStore(db, namespace, target.stagingBudget ?? 100_000) : undefined;
   const store = staging ?? new DocumentStore(db, namespace);
-  await staging?.open(componentsOf(projections).flatMap((c) => c.collections));
+  await staging?.open(namespace.components.flatMap((c) => c.collections));
   const flush = async () => {
     if (staging === undefined || staging.size === 0) return;
     await staging.flush();
@@ -114,7 +114,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   };
   const metrics = new WorkerMetrics();
   store.onTiming = (op, ms) => metrics.observeStore(op, ms);
-  if (!store.exclusive) {
+  if (staging === undefined) {
     await store.ensureIndexes(storeCollections(projections));
     await store.ensureReadIndexes(projections);
   }
@@ -190,13 +190,13 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     metricsUrl: listener?.url,
     storeTimings: () => store.timings,
     async endExclusive() {
-      if (!store.exclusive) return;
+      if (staging?.exclusive !== true) return;
       await projector.betweenRounds(async () => {
         await flush();
         await store.ensureIndexes(storeCollections(projections));
         await store.ensureReadIndexes(projections);
-        store.exclusive = false;
-        await staging?.flush();
+        staging.exclusive = false;
+        await staging.flush();
       });
     },
     async stop() {
