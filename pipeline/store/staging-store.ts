@@ -121,7 +121,11 @@ export class StagingStore extends DocumentStore {
   /** Writes every changed document (inserts, or replaces by `_id`), then evicts if over budget. */
   async flush(): Promise<number> {
     let written = 0;
-    for (const [collection, m] of this.held) {
+    // Rows and the reference index before the documents, as the engine's protocol has it: a flush
+    // cut short must never leave a document in the store that `_refidx` does not list (a later
+    // change of a row it embeds would not reach it), and resuming redoes the documents.
+    const order = [...this.held].sort(([a], [b]) => Number(!a.startsWith('_ref')) - Number(!b.startsWith('_ref')));
+    for (const [collection, m] of order) {
       const dirty = [...m.values()].filter((h) => h.dirty);
       for (let i = 0; i < dirty.length; i += 1000) {
         const slice = dirty.slice(i, i + 1000);

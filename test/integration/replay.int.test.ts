@@ -136,7 +136,8 @@ describe('replay', () => {
       const topic = env.topic(table);
       await admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] }] });
       const partitions = (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
-      await admin.deleteTopicRecords({ topic, partitions });
+      // The broker applies a config change a moment later: until then a compacted topic refuses the delete.
+      await eventually(() => admin.deleteTopicRecords({ topic, partitions }).then(() => true, () => false), (deleted) => deleted, 30_000);
     }
     let loading = true;
     const load = runLoad(env.pool, { schema: env.schema, rate: 100, concurrency: 1, seed: 32 }, () => !loading);
