@@ -1,7 +1,11 @@
 // Local MongoDB wire-protocol store: mongo-java-server 1.47.0 with its H2 (MVStore file) backend.
 //
 // Run as a single source file, no build step (JDK 11+ source launcher):
-//   java -Xmx512m -cp '<stack.home>/lib/store/*' stack/store/MongoStoreLauncher.java <host> <port> <h2-file-path>
+//   java -Xmx2g -cp '<stack.home>/lib/store/*' stack/store/MongoStoreLauncher.java <host> <port> <h2-file-path> [<cache-mb>]
+//
+// <cache-mb> is the MVStore page cache (H2's default is 16 MB). Documents are stored Java-serialized,
+// so every page that falls out of the cache is deserialized again on its next read or update: with
+// the default cache a collection of a few hundred MB spends most of each compare-and-set there.
 //
 // stdout gets exactly one readiness line, "mongo-java-server ready on <host>:<port>", once the
 // socket is bound (with port 0 the line shows the port actually bound). Log lines of the server
@@ -13,14 +17,27 @@ import java.io.File;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CountDownLatch;
 
+import java.util.List;
+
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
+import org.h2.mvstore.type.ObjectDataType;
+
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
 
 public class MongoStoreLauncher {
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: MongoStoreLauncher <host> <port> <h2-file-path>");
+        if (args.length != 3 && args.length != 4) {
+            System.err.println("usage: MongoStoreLauncher <host> <port> <h2-file-path> [<cache-mb>]");
             System.exit(2);
         }
         String host = args[0];
@@ -33,6 +50,16 @@ public class MongoStoreLauncher {
             return;
         }
         String path = new File(args[2]).getAbsolutePath();
+        int cacheMb = 16;
+        if (args.length == 4) {
+            try {
+                cacheMb = Integer.parseInt(args[3]);
+            } catch (NumberFormatException e) {
+                System.err.println("cache size (MB) is not a number: " + args[3]);
+                System.exit(2);
+                return;
+            }
+        }
 
         // slf4j-simple writes to stderr by default; send it to stdout (the manager redirects
         // stdout to the log file). Must be set before the first logger is created.
@@ -49,7 +76,7 @@ public class MongoStoreLauncher {
 
         final H2Backend backend;
         try {
-            backend = new H2Backend(path);
+            backend = ComparableKeysH2Backend.open(new MVStore.Builder().fileName(path).cacheSize(cacheMb).open());
         } catch (RuntimeException e) {
             // e.g. the file is locked by another running store
             System.err.println("cannot open H2 file " + path + ": " + e);
@@ -98,5 +125,83 @@ public class MongoStoreLauncher {
         if (System.getProperty(key) == null) {
             System.setProperty(key, value);
         }
+    }
+}
+
+/**
+ * H2's default key type orders keys it does not know (mongo-java-server's KeyValue, the key of
+ * every unique index, _id included) by Java-serializing both sides of every comparison. A profile of
+ * compare-and-set replacements showed most of the store's CPU there. This backend opens each index
+ * map first with a key type that orders KeyValues by BSON order and otherwise reads and writes
+ * exactly as before; H2Database's own openMap then gets the already-open map.
+ *
+ * The order differs from the serialized-bytes order, so a file written without it must not be
+ * opened with it: the stack names its data file for this layout (see store.ts).
+ */
+class ComparableKeysH2Backend extends H2Backend {
+    static final String INDEX_MAP_INFIX = "._index_";
+
+    /** H2Backend's constructor opens the existing databases, so their index maps are opened first. */
+    static ComparableKeysH2Backend open(MVStore mvStore) {
+        for (String mapName : mvStore.getMapNames()) {
+            if (mapName.contains(INDEX_MAP_INFIX)) {
+                KeyValueType.openIndexMap(mvStore, mapName);
+            }
+        }
+        return new ComparableKeysH2Backend(mvStore);
+    }
+
+    private ComparableKeysH2Backend(MVStore mvStore) {
+        super(mvStore);
+    }
+
+    @Override
+    protected MongoDatabase openOrCreateDatabase(String databaseName) {
+        return new ComparableKeysH2Database(databaseName, getMvStore(), getCursorRegistry());
+    }
+}
+
+class ComparableKeysH2Database extends H2Database {
+    private final MVStore mvStore;
+
+    ComparableKeysH2Database(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
+        super(databaseName, mvStore, cursorRegistry);
+        this.mvStore = mvStore;
+    }
+
+    @Override
+    protected Index<Object> openOrCreateUniqueIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+        // Null while H2Database's constructor reopens existing indexes (already opened by open()).
+        if (mvStore != null) {
+            // Same name as H2Database.mapNameForIndex (private there).
+            String mapName = getFullCollectionNamespace(collectionName) + ComparableKeysH2Backend.INDEX_MAP_INFIX + indexName;
+            KeyValueType.openIndexMap(mvStore, mapName);
+        }
+        return super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse);
+    }
+}
+
+class KeyValueType extends ObjectDataType {
+    private static final ValueComparator BSON_ORDER = ValueComparator.ascWithoutListHandling();
+
+    static void openIndexMap(MVStore mvStore, String mapName) {
+        mvStore.openMap(mapName, new MVMap.Builder<Object, Object>().keyType(new KeyValueType()));
+    }
+
+    @Override
+    public int compare(Object a, Object b) {
+        if (a instanceof KeyValue && b instanceof KeyValue) {
+            KeyValue left = (KeyValue) a;
+            KeyValue right = (KeyValue) b;
+            int n = Math.min(left.size(), right.size());
+            for (int i = 0; i < n; i++) {
+                int c = BSON_ORDER.compare(left.get(i), right.get(i));
+                if (c != 0) {
+                    return c;
+                }
+            }
+            return Integer.compare(left.size(), right.size());
+        }
+        return super.compare(a, b);
     }
 }

@@ -10,6 +10,15 @@ import { classpath, ensureJavaAndJars, JAVA } from './java.js';
  * version), because mongod cannot be installed on this kind of machine. docker-compose.yml uses the
  * real mongo image instead; the project relies only on behaviour both share.
  */
+/**
+ * The launcher orders index keys by BSON order instead of H2's serialized-bytes order, which a file
+ * written by the stock backend does not share: hence a file name of its own ("store.mv" was the
+ * stock layout; a leftover one is not read and can be deleted).
+ */
+const DATA_FILE = 'store-bson-keys.mv';
+/** MVStore page cache; H2's default of 16 MB re-deserializes most pages of a large collection. */
+const PAGE_CACHE_MB = 768;
+
 export const store: Component = {
   name: 'store',
   description: 'document store: mongo-java-server (H2 file backend), MongoDB wire protocol',
@@ -38,7 +47,8 @@ export const store: Component = {
         join(PROJECT_ROOT, 'stack', 'store', 'MongoStoreLauncher.java'),
         MONGO_HOST,
         String(MONGO_PORT),
-        join(dataDir, 'store.mv'),
+        join(dataDir, DATA_FILE),
+        String(PAGE_CACHE_MB),
       ],
       pidFile: pidFile(ctx, 'store'),
       logFile: log,
