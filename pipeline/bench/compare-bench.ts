@@ -8,7 +8,7 @@ import { orderRows } from '../../projections/order-rows.js';
 import { PROJECTIONS } from '../../projections/registry.js';
 import { PROJECT_ROOT, type Settings } from '../config.js';
 import { cdcTopic, createKafka } from '../kafka/client.js';
-import { messageCount } from '../kafka/lag.js';
+import { groupLag, messageCount } from '../kafka/lag.js';
 import type { Logger } from '../logger.js';
 import { appPool } from '../postgres/clients.js';
 import { ident } from '../postgres/sql.js';
@@ -28,6 +28,8 @@ export interface CompareOptions {
   inserts: number;
   /** Seconds of open-loop load for the freshness run. */
   freshnessSeconds: number;
+  /** Seconds of the closed-loop run that measures the freshness workload's capacity. */
+  capacitySeconds: number;
 }
 
 export interface W1Result {
@@ -54,7 +56,11 @@ export interface CompareReport {
   cStore: number;
   w1: Omit<W1Result, 'docs'>[];
   w2: DrainRun & { peakRssMiB: number };
-  freshness: { targetRate: number; achievedRate: number; samples: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; delaysMs: number[] };
+  /**
+   * capacity: updates/s made visible by a closed-loop run of the freshness workload (source and
+   * pipeline together, capacityUpdates of them); targetRate: half of it.
+   */
+  freshness: { capacity: number; capacityUpdates: number; targetRate: number; achievedRate: number; samples: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; delaysMs: number[] };
 }
 
 async function freePort(): Promise<number> {
@@ -209,13 +215,19 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     clearInterval(rssTimer);
     say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
 
-    // Freshness: the W2 worker keeps running; updates at half its measured rate, open loop. Each
-    // update carries its intended time in the row, so a stalled load cannot hide its own delay.
+    // Freshness, on its own workload (order updates over the 500 newest orders, each rewriting an
+    // order_views and a customer_views document). First its capacity, closed loop: 8 writers update
+    // as fast as Postgres commits while the W2 worker projects, on the same 2 cores; capacity is
+    // how many updates became visible per second, from the first to the last. Then open-loop
+    // updates at half of it. Each update carries its intended time in the row, so a stalled load
+    // cannot hide its own delay.
     const delays: number[] = [];
+    /** When each closed-loop update was applied. */
+    const capacityApplied: number[] = [];
     const freshDb = w2Db;
-    const targetRate = Math.max(1, Math.floor(w2.rate / 2));
     child?.kill('SIGTERM');
     await sleep(1000);
+    const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
     const live = await runWorker({
       topicPrefix: mix.name,
       schema: mix.name,
@@ -226,11 +238,31 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
         const now = Date.now();
         for (const c of changes) {
           const note = c.table === 'orders' ? c.row?.['note'] : undefined;
-          if (typeof note === 'string' && note.startsWith('fresh:')) delays.push(now - Number(note.slice(6)));
+          if (typeof note !== 'string') continue;
+          if (note.startsWith('fresh:')) delays.push(now - Number(note.slice(6)));
+          else if (note.startsWith('cap:')) capacityApplied.push(now);
         }
       },
     }, log);
-    const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
+    let issued = 0;
+    const closedLoopEnd = Date.now() + opts.capacitySeconds * 1000;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (Date.now() < closedLoopEnd) {
+          const n = issued++;
+          await pool.query(`UPDATE ${ident(mix.name)}.orders SET note = $1 WHERE id = $2`, [`cap:${n}`, ids[n % ids.length]]);
+        }
+      }),
+    );
+    const capacityDeadline = Date.now() + 600_000;
+    while (capacityApplied.length < issued && Date.now() < capacityDeadline) await sleep(100);
+    const firstApplied = capacityApplied[0];
+    const lastApplied = capacityApplied.at(-1);
+    if (firstApplied === undefined || lastApplied === undefined || lastApplied === firstApplied) throw new Error(`the closed-loop run applied ${capacityApplied.length} updates: too few to time; raise --capacity-seconds`);
+    const capacity = capacityApplied.length / ((lastApplied - firstApplied) / 1000);
+    const targetRate = Math.max(1, Math.floor(capacity / 2));
+    say(`freshness workload capacity: ${Math.round(capacity)} updates/s visible (closed loop, 8 writers, ${opts.capacitySeconds} s, ${issued} updates)`);
+    await sleep(2000);
     const started = Date.now();
     let sent = 0;
     const inFlight: Promise<unknown>[] = [];
@@ -249,6 +281,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     await pool.end();
     const sorted = [...delays].sort((a, b) => a - b);
     const freshness = {
+      capacity: Math.round(capacity),
+      capacityUpdates: issued,
       targetRate,
       achievedRate: sent / opts.freshnessSeconds,
       samples: delays.length,

@@ -6,7 +6,7 @@ const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, seri
 function report(overrides: Partial<CompareReport> = {}): CompareReport {
   return {
     at: '2026-11-26T00:00:00.000Z',
-    options: { changes: 1, inserts: 1, freshnessSeconds: 1 },
+    options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1 },
     cClient: 10_000,
     cStore: 4_000,
     w1: [
@@ -14,7 +14,7 @@ function report(overrides: Partial<CompareReport> = {}): CompareReport {
       { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [] },
     ],
     w2: { ...run(1500), peakRssMiB: 200 },
-    freshness: { targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130] },
+    freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130] },
     ...overrides,
   };
 }

@@ -10,15 +10,15 @@ import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json]';
+const USAGE = 'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json]';
 
 export async function benchCommand(argv: string[], log: Logger): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'compare') {
     const { values } = parseCommandArgs(
       rest,
-      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' } },
-      z.object({ quick: z.boolean().optional(), changes: positiveInt.optional(), inserts: positiveInt.optional(), 'freshness-seconds': positiveInt.optional() }),
+      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' }, 'capacity-seconds': { type: 'string' } },
+      z.object({ quick: z.boolean().optional(), changes: positiveInt.optional(), inserts: positiveInt.optional(), 'freshness-seconds': positiveInt.optional(), 'capacity-seconds': positiveInt.optional() }),
       USAGE,
     );
     const quick = values.quick === true;
@@ -26,6 +26,7 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
       changes: values.changes ?? (quick ? 25_000 : 200_000),
       inserts: values.inserts ?? (quick ? 20_000 : 200_000),
       freshnessSeconds: values['freshness-seconds'] ?? (quick ? 15 : 60),
+      capacitySeconds: values['capacity-seconds'] ?? (quick ? 10 : 30),
     };
     const report = await compareBench(loadSettings(), log, options, (line) => console.log(line));
     const dir = join(PROJECT_ROOT, 'bench-results');

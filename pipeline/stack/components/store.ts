@@ -53,7 +53,8 @@ export const store: Component = {
       pidFile: pidFile(ctx, 'store'),
       logFile: log,
     });
-    await waitUntil(() => logContains(log, /mongo-java-server ready on/), { what: 'store', timeoutMs: 60_000, pid, logFile: log });
+    // It opens every database of the file before it listens: over a minute with a few million documents.
+    await waitUntil(() => logContains(log, /mongo-java-server ready on/), { what: 'store', timeoutMs: 240_000, pid, logFile: log });
     return pid;
   },
 
