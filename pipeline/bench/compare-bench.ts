@@ -60,7 +60,44 @@ export interface CompareReport {
    * capacity: updates/s made visible by a closed-loop run of the freshness workload (source and
    * pipeline together, capacityUpdates of them); targetRate: half of it.
    */
-  freshness: { capacity: number; capacityUpdates: number; targetRate: number; achievedRate: number; samples: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; delaysMs: number[] };
+  freshness: {
+    capacity: number;
+    capacityUpdates: number;
+    targetRate: number;
+    achievedRate: number;
+    samples: number;
+    p50Ms: number;
+    p95Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    delaysMs: number[];
+    /**
+     * Where the delay went: source (intended time to the Postgres commit: the load's own queue),
+     * debezium (commit to the Kafka record's timestamp), worker (that timestamp to applied).
+     */
+    stages: Record<'source' | 'debezium' | 'worker', { p50Ms: number; p99Ms: number }>;
+  };
+}
+
+/** An open-loop update's note inside a Debezium record of orders. */
+const FRESH_NOTE = /"note":"(fresh:\d+)"/;
+
+type Stage = 'source' | 'debezium' | 'worker';
+
+/** p50/p99 per stage over the updates seen at every stage. */
+function stageSummary(stages: Map<string, { committed?: number; appended?: number; applied?: number }>): Record<Stage, { p50Ms: number; p99Ms: number }> {
+  const spans: Record<Stage, number[]> = { source: [], debezium: [], worker: [] };
+  for (const [note, t] of stages) {
+    if (t.committed === undefined || t.appended === undefined || t.applied === undefined) continue;
+    spans.source.push(t.committed - Number(note.slice('fresh:'.length)));
+    spans.debezium.push(t.appended - t.committed);
+    spans.worker.push(t.applied - t.appended);
+  }
+  const q = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+  };
+  return { source: q(spans.source), debezium: q(spans.debezium), worker: q(spans.worker) };
 }
 
 async function freePort(): Promise<number> {
@@ -228,6 +265,19 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     child?.kill('SIGTERM');
     await sleep(1000);
     const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
+    // Where each open-loop update's delay goes: intended -> committed in Postgres (source ts_ms) ->
+    // appended to Kafka (record timestamp, read by a probe consumer) -> applied by the worker.
+    const stages = new Map<string, { committed?: number; appended?: number; applied?: number }>();
+    const stagesOf = (note: string) => stages.get(note) ?? stages.set(note, {}).get(note) ?? {};
+    const probe = kafka.consumer({ groupId: `${mix.name}-probe` });
+    await probe.connect();
+    await probe.subscribe({ topic: ordersTopic, fromBeginning: true });
+    await probe.run({
+      eachMessage: async ({ message }) => {
+        const note = FRESH_NOTE.exec(message.value?.toString('utf8') ?? '')?.[1];
+        if (note !== undefined) stagesOf(note).appended = Number(message.timestamp);
+      },
+    });
     const live = await runWorker({
       topicPrefix: mix.name,
       schema: mix.name,
@@ -239,7 +289,11 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
         for (const c of changes) {
           const note = c.table === 'orders' ? c.row?.['note'] : undefined;
           if (typeof note !== 'string') continue;
-          if (note.startsWith('fresh:')) delays.push(now - Number(note.slice(6)));
+          if (note.startsWith('fresh:')) {
+            delays.push(now - Number(note.slice(6)));
+            stagesOf(note).committed = c.sourceTsMs;
+            stagesOf(note).applied = now;
+          }
           else if (note.startsWith('cap:')) capacityApplied.push(now);
         }
       },
@@ -279,6 +333,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const deadline = Date.now() + 60_000;
     while (delays.length < sent && Date.now() < deadline) await sleep(200);
     await live.stop();
+    await probe.disconnect();
     await pool.end();
     const sorted = [...delays].sort((a, b) => a - b);
     const freshness = {
@@ -292,8 +347,10 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
       p99Ms: percentile(sorted, 99),
       maxMs: sorted.at(-1) ?? 0,
       delaysMs: sorted,
+      stages: stageSummary(stages),
     };
     say(`freshness at ${targetRate} changes/s for ${opts.freshnessSeconds} s: p50 ${freshness.p50Ms} ms, p95 ${freshness.p95Ms} ms, p99 ${freshness.p99Ms} ms, max ${freshness.maxMs} ms (${delays.length}/${sent} seen)`);
+    say(`  where it went (p50 / p99 ms): ${Object.entries(freshness.stages).map(([stage, q]) => `${stage} ${q.p50Ms} / ${q.p99Ms}`).join(', ')}`);
     await mongo.db(w2Db).dropDatabase();
     const { docs: _mixDocs, ...w1MixReport } = w1Mix;
     const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;

@@ -72,6 +72,10 @@ Open-loop updates at half of it, ${r.freshness.targetRate}/s, for ${r.options.fr
 update's intended time to applied: p50 ${r.freshness.p50Ms} ms, p95 ${r.freshness.p95Ms} ms, p99 ${r.freshness.p99Ms} ms,
 max ${r.freshness.maxMs} ms (${r.freshness.samples} samples).
 
+Where the delay went (p50 / p99): the load's own queue, intended time to the Postgres commit,
+${r.freshness.stages.source.p50Ms} / ${r.freshness.stages.source.p99Ms} ms; Debezium, commit to the Kafka record's timestamp,
+${r.freshness.stages.debezium.p50Ms} / ${r.freshness.stages.debezium.p99Ms} ms; the worker, record to applied, ${r.freshness.stages.worker.p50Ms} / ${r.freshness.stages.worker.p99Ms} ms.
+
 ![throughput over time and latency distribution](${chartFile})
 `;
 }

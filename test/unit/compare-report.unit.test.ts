@@ -14,7 +14,7 @@ function report(overrides: Partial<CompareReport> = {}): CompareReport {
       { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [] },
     ],
     w2: { ...run(1500), peakRssMiB: 200 },
-    freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130] },
+    freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130], stages: { source: { p50Ms: 5, p99Ms: 20 }, debezium: { p50Ms: 50, p99Ms: 100 }, worker: { p50Ms: 200, p99Ms: 900 } } },
     ...overrides,
   };
 }
@@ -36,6 +36,12 @@ describe('bench compare report', () => {
     expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: false, reached: expect.stringContaining('did not finish (AssertionError)') });
     expect(t.get('W1 and sink outputs equal')).toMatchObject({ met: false });
     expect(markdownReport(failed, 'c.svg')).toContain('1: ours {} sink null');
+  });
+
+  test('the report says where the freshness delay went, stage by stage', () => {
+    const md = markdownReport(report(), 'c.svg');
+    expect(md).toContain('intended time to the Postgres commit,\n5 / 20 ms');
+    expect(md).toContain('the worker, record to applied, 200 / 900 ms');
   });
 
   test('the chart is an SVG with a line per contender and the latency distribution', () => {
