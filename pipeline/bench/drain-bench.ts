@@ -33,6 +33,18 @@ export interface DrainReport {
   peakRssMiB: number;
 }
 
+/** Samples this process's RSS every 200 ms until `stop()`, which returns the peak in MiB. */
+function sampleRss(): { stop: () => number } {
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 200);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.round(peak / 1024 / 1024);
+    },
+  };
+}
+
 /**
  * One backlog, three measurements in one run: a no-op kafkajs consumer (C_client), raw unordered
  * bulk upserts of the projected documents (C_store), and the projector draining the same topics.
@@ -55,13 +67,12 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
   // The projector, from a cold start of its group, until its lag is zero.
   const database = `${shop.name}_views`;
   const groupId = `${shop.name}-projector`;
-  let peakRss = 0;
-  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+  const liveRss = sampleRss();
   const started = Date.now();
   const worker = await runWorker({ topicPrefix: shop.name, schema: shop.name, groupId, mongoDatabase: database }, log);
   while ((await groupLag(kafka, groupId, shop.topics())) > 0) await sleep(250);
   const engineSeconds = (Date.now() - started) / 1000;
-  clearInterval(rssTimer);
+  const peakRssMiB = liveRss.stop();
   await worker.stop();
   const engineRate = records / engineSeconds;
   say(`projector (order_views + customer_views): ${Math.round(engineRate)} records/s (${engineSeconds.toFixed(1)} s)`);
@@ -72,8 +83,7 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
   const db = mongo.db(database);
   const replayAdmin = kafka.admin();
   await replayAdmin.connect();
-  let replayPeakRss = 0;
-  const replayRssTimer = setInterval(() => (replayPeakRss = Math.max(replayPeakRss, process.memoryUsage().rss)), 200);
+  const replayRss = sampleRss();
   const replayStarted = Date.now();
   const rebuilt = await replay(
     { projection: 'order_views', topicPrefix: shop.name, schema: shop.name, liveGroup: groupId, mongoDatabase: database },
@@ -81,10 +91,10 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
     'rebuild',
   );
   const replaySeconds = (Date.now() - replayStarted) / 1000;
-  clearInterval(replayRssTimer);
+  const replayPeakRssMiB = replayRss.stop();
   await replayAdmin.disconnect();
   const replayRate = records / replaySeconds;
-  say(`replay (rebuild of order_views + customer_views into generation ${rebuilt.generation}): ${Math.round(replayRate)} records/s (${replaySeconds.toFixed(1)} s), ${(replayRate / engineRate).toFixed(2)}x the live drain, peak RSS ${Math.round(replayPeakRss / 1024 / 1024)} MiB`);
+  say(`replay (rebuild of order_views + customer_views into generation ${rebuilt.generation}): ${Math.round(replayRate)} records/s (${replaySeconds.toFixed(1)} s), ${(replayRate / engineRate).toFixed(2)}x the live drain, peak RSS ${replayPeakRssMiB} MiB`);
   sayTimings(say, rebuilt.storeTimings);
 
   // C_store: the same final documents, upserted raw in unordered bulks of 500 into a scratch collection.
@@ -134,11 +144,11 @@ export async function drainBench(settings: Settings, log: Logger, changes: numbe
     engineSeconds,
     replayRate,
     replaySeconds,
-    replayPeakRssMiB: Math.round(replayPeakRss / 1024 / 1024),
+    replayPeakRssMiB,
     documents,
     ratioToLowerCeiling: engineRate / lower,
     verifyDifferences: differences,
-    peakRssMiB: Math.round(peakRss / 1024 / 1024),
+    peakRssMiB,
   };
 }
 

@@ -42,25 +42,9 @@ public class MongoStoreLauncher {
             System.exit(2);
         }
         String host = args[0];
-        int port;
-        try {
-            port = Integer.parseInt(args[1]);
-        } catch (NumberFormatException e) {
-            System.err.println("port is not a number: " + args[1]);
-            System.exit(2);
-            return;
-        }
+        int port = intArg(args[1], "port");
         String path = new File(args[2]).getAbsolutePath();
-        int cacheMb = 16;
-        if (args.length == 4) {
-            try {
-                cacheMb = Integer.parseInt(args[3]);
-            } catch (NumberFormatException e) {
-                System.err.println("cache size (MB) is not a number: " + args[3]);
-                System.exit(2);
-                return;
-            }
-        }
+        int cacheMb = args.length == 4 ? intArg(args[3], "cache size (MB)") : 16;
 
         // slf4j-simple writes to stderr by default; send it to stdout (the manager redirects
         // stdout to the log file). Must be set before the first logger is created.
@@ -120,6 +104,17 @@ public class MongoStoreLauncher {
         System.out.flush();
 
         stopped.await();
+    }
+
+    /** Exits with 2 (bad arguments) when the value is not a number. */
+    private static int intArg(String value, String what) {
+        try {
+            return Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            System.err.println(what + " is not a number: " + value);
+            System.exit(2);
+            throw e;
+        }
     }
 
     private static void setDefault(String key, String value) {
