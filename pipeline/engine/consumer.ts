@@ -8,6 +8,7 @@ import type { ApplyStats, Projector } from './projector.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ProgressSink } from './progress.js';
 import { GroupCommit } from './group-commit.js';
+import { OffsetCommits } from './offset-commits.js';
 import { withRetry } from './retry.js';
 
 export interface ConsumeOptions {
@@ -35,13 +36,23 @@ export interface ConsumeOptions {
   onApplied?: (changes: RowChange[]) => void;
 }
 
+export interface RunningConsumer {
+  /**
+   * Shutdown, before the consumer disconnects: takes no more records, waits for the rounds in flight
+   * and commits the offsets they cover.
+   */
+  drain(): Promise<void>;
+}
+
 /**
- * Runs the projector on a Kafka consumer. Per batch (one topic-partition): decode every record,
- * park the undecodable ones in the dead-letter topic, apply the rest, and only then commit the
- * offsets they cover. Store failures are retried with backoff without committing, so a crash or
- * an outage re-delivers instead of losing; the projector makes the re-delivery harmless.
+ * Runs the projector on a Kafka consumer. Per chunk of a batch (one topic-partition): decode every
+ * record, park the undecodable ones in the dead-letter topic, hand the rest to the next store round,
+ * and move on without waiting for it, so kafkajs fetches while the store writes. Offsets are
+ * committed only once the rounds covering them are durable (OffsetCommits). Store failures are
+ * retried with backoff without committing, so a crash or an outage re-delivers instead of losing;
+ * the projector makes the re-delivery harmless.
  */
-export async function runConsumer(opts: ConsumeOptions): Promise<void> {
+export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer> {
   const m = opts.metrics;
   const group = new GroupCommit(
     (changes) =>
@@ -60,7 +71,36 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
       }),
     opts.maxRoundChanges,
   );
+  const state: BatchState = { draining: false, highWatermarks: new Map(), failures: new Map() };
+  const commits = new OffsetCommits((offsets) => opts.consumer.commitOffsets(offsets), {
+    committed: (p) => {
+      const key = `${p.topic}/${p.partition}`;
+      state.failures.delete(key);
+      const highWatermark = state.highWatermarks.get(key);
+      if (highWatermark !== undefined) m.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, highWatermark - p.lastOffset - 1));
+      opts.progress?.note(p.topic, p.partition, p.lastOffset, p.sourceMs);
+    },
+    commitFailed: (err, offsets) =>
+      // Not a loss: the partition's next owner re-reads from the last commit and re-applies harmlessly.
+      opts.log.warn({ err: String(err), offsets, event: 'commit_failed' }, 'offsets not committed; their records will be read again'),
+    roundFailed: (topic, partition, fromOffset, err) => {
+      if (state.draining || opts.isStopping()) return;
+      const key = `${topic}/${partition}`;
+      const failures = (state.failures.get(key) ?? 0) + 1;
+      state.failures.set(key, failures);
+      const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+      opts.log.error({ topic, partition, fromOffset, failures, delayMs, err: String(err), event: 'round_failed' }, 'round failed; reading the partition again from its last commit after a pause');
+      opts.consumer.pause([{ topic, partitions: [partition] }]);
+      setTimeout(() => {
+        if (state.draining) return;
+        opts.consumer.seek({ topic, partition, offset: fromOffset });
+        opts.consumer.resume([{ topic, partitions: [partition] }]);
+      }, delayMs).unref();
+    },
+  });
   opts.consumer.on(opts.consumer.events.GROUP_JOIN, (e) => {
+    // kafkajs reads every assigned partition from its committed offset again.
+    commits.reset();
     m.rebalances.inc();
     m.lag.reset();
     m.assigned.set(Object.values(e.payload.memberAssignment).reduce((n, partitions) => n + partitions.length, 0));
@@ -70,14 +110,28 @@ export async function runConsumer(opts: ConsumeOptions): Promise<void> {
   opts.consumer.on(opts.consumer.events.CRASH, () => m.assigned.set(0));
   for (const topic of opts.topics) await opts.consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
   await opts.consumer.run({
-    // Offsets are resolved by hand, only after the store acknowledged the writes they cover;
-    // kafkajs then commits exactly those (threshold 1: at every commitOffsetsIfNecessary).
-    autoCommit: true,
-    autoCommitThreshold: 1,
+    // Offsets are resolved as soon as their records are handed to a round (so fetching goes on) and
+    // committed by OffsetCommits only once the store acknowledged the writes they cover.
+    autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: opts.concurrency,
-    eachBatch: (payload) => handleBatch(opts, group, payload),
+    eachBatch: (payload) => handleBatch(opts, group, commits, state, payload),
   });
+  return {
+    async drain() {
+      state.draining = true;
+      opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
+      await commits.settled();
+    },
+  };
+}
+
+interface BatchState {
+  draining: boolean;
+  /** Per topic/partition, from the last batch: the lag reported once its offsets are committed. */
+  highWatermarks: Map<string, number>;
+  /** Per topic/partition, rounds failed in a row (backoff before reading them again). */
+  failures: Map<string, number>;
 }
 
 /** Once per store round (not per batch: a round's stats are shared by all its batches). */
@@ -102,13 +156,30 @@ function textHeaders(headers: KafkaMessage['headers']): Record<string, string | 
   return out;
 }
 
-async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: EachBatchPayload): Promise<void> {
+async function handleBatch(opts: ConsumeOptions, group: GroupCommit, commits: OffsetCommits, state: BatchState, payload: EachBatchPayload): Promise<void> {
   const { batch } = payload;
   const log = opts.log.child({ topic: batch.topic, partition: batch.partition });
+  state.highWatermarks.set(`${batch.topic}/${batch.partition}`, Number(batch.highWatermark));
   const messages = batch.messages;
+  const moving = () => payload.isRunning() && !payload.isStale() && !state.draining;
   for (let start = 0; start < messages.length; start += opts.chunkSize) {
-    if (!payload.isRunning() || payload.isStale()) return;
+    if (!moving()) return;
+    if (group.queued >= opts.maxRoundChanges) {
+      // Backpressure: one round written, about one queued. Keep the group membership alive
+      // meanwhile, and give up waiting on a rebalance or a stop, which wait for this handler.
+      let stopWaiting: () => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => (stopWaiting = resolve));
+      const tick = setInterval(() => {
+        if (!moving()) stopWaiting();
+        else void payload.heartbeat().catch(() => undefined);
+      }, 1000);
+      await Promise.race([group.room(), stopped]).finally(() => clearInterval(tick));
+      if (!moving()) return;
+    }
     const chunk = messages.slice(start, start + opts.chunkSize);
+    const first = chunk[0];
+    const last = chunk[chunk.length - 1];
+    if (first === undefined || last === undefined) continue;
     const changes: RowChange[] = [];
     for (const message of chunk) {
       const decoded = opts.decode({
@@ -129,32 +200,15 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, payload: Ea
       }
     }
     opts.metrics.batchRecords.observe(chunk.length);
-    const lag = (offset: string) => opts.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(offset) - 1));
-    if (changes.length === 0) {
-      const last = chunk[chunk.length - 1];
-      if (last !== undefined) {
-        payload.resolveOffset(last.offset);
-        await payload.commitOffsetsIfNecessary();
-        lag(last.offset);
-        opts.progress?.note(batch.topic, batch.partition, Number(last.offset), 0);
-      }
-      continue;
-    }
     const started = Date.now();
-    // Keep the group membership alive while the changes wait for, or sit in, a store round.
-    const heartbeat = setInterval(() => void payload.heartbeat().catch(() => undefined), 2000);
-    const stats = await group.submit(changes).finally(() => clearInterval(heartbeat));
-    const last = chunk[chunk.length - 1];
-    if (last !== undefined) payload.resolveOffset(last.offset);
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
-    if (last !== undefined) {
-      lag(last.offset);
-      opts.progress?.note(batch.topic, batch.partition, Number(last.offset), changes.reduce((max, c) => Math.max(max, c.sourceTsMs), 0));
-    }
-    log.debug(
-      { event: 'batch_applied', records: chunk.length, ms: Date.now() - started, lagRecords: last === undefined ? undefined : Number(batch.highWatermark) - Number(last.offset) - 1, freshnessSeconds: opts.metrics.freshnessSeconds(), ...stats },
-      'batch applied',
-    );
+    const durable =
+      changes.length === 0
+        ? Promise.resolve()
+        : group.submit(changes).then((stats) => {
+            log.debug({ event: 'batch_applied', records: chunk.length, ms: Date.now() - started, lagRecords: Number(batch.highWatermark) - Number(last.offset) - 1, freshnessSeconds: opts.metrics.freshnessSeconds(), ...stats }, 'batch applied');
+          });
+    commits.track(batch.topic, batch.partition, first.offset, last.offset, changes.reduce((max, c) => Math.max(max, c.sourceTsMs), 0), durable);
+    payload.resolveOffset(last.offset);
   }
+  await payload.heartbeat();
 }

@@ -16,6 +16,8 @@ interface Waiter {
 export class GroupCommit {
   private queue: Waiter[] = [];
   private running = false;
+  private queuedChanges = 0;
+  private roomWaiters: (() => void)[] = [];
 
   constructor(
     private readonly apply: (changes: RowChange[]) => Promise<ApplyStats>,
@@ -23,9 +25,24 @@ export class GroupCommit {
     private readonly maxRoundChanges: number,
   ) {}
 
+  /** Changes submitted and not yet taken into a round. */
+  get queued(): number {
+    return this.queuedChanges;
+  }
+
+  /**
+   * Resolves once the queue has room for another submission: at most one round in flight and about
+   * one round queued, so a consumer that does not wait for durability still holds bounded memory.
+   * A waiter that wakes must submit before it yields, or the next one sees the same room.
+   */
+  async room(): Promise<void> {
+    while (this.queuedChanges >= this.maxRoundChanges) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+  }
+
   submit(changes: RowChange[]): Promise<ApplyStats> {
     return new Promise((resolve, reject) => {
       this.queue.push({ changes, resolve, reject });
+      this.queuedChanges += changes.length;
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -42,6 +59,8 @@ export class GroupCommit {
         take += 1;
       }
       const round = this.queue.splice(0, take);
+      this.queuedChanges -= size;
+      for (const wake of this.roomWaiters.splice(0)) wake();
       try {
         const stats = await this.apply(round.flatMap((w) => w.changes));
         for (const w of round) w.resolve(stats);

@@ -128,17 +128,19 @@ export class Projector {
     const derived: Derived = new Map();
     for (const projection of this.projections) {
       const refChanges = newestPerKey(changes.filter((c) => c.table in projection.references), (c) => slotKey(c.table, c.id));
-      if (refChanges.length > 0) await this.fanOut(projection, refChanges, stats, derived);
       const own = changes.flatMap((c) => projection.sources[c.table]?.(c) ?? []);
       stats.changesByProjection[projection.name] = changes.filter((c) => c.table in projection.sources || c.table in projection.references).length;
       const incoming = [...own, ...(derived.get(projection.name) ?? [])];
+      // The upsert below reads its documents after the rows were written and embeds the newest of
+      // them, so the fan-out leaves those documents to it: one write each instead of two.
+      if (refChanges.length > 0) await this.fanOut(projection, refChanges, stats, derived, new Set(incoming.map((c) => String(c.docId))));
       if (incoming.length > 0) await this.upsert(projection, incoming, stats, derived);
     }
     return stats;
   }
 
-  private async fanOut(projection: Projection, changes: RowChange[], stats: ApplyStats, derived: Derived): Promise<void> {
-    let docs = await this.references.documentsToRefresh(projection, changes);
+  private async fanOut(projection: Projection, changes: RowChange[], stats: ApplyStats, derived: Derived, upserted: ReadonlySet<string>): Promise<void> {
+    let docs = await this.references.documentsToRefresh(projection, changes, undefined, upserted);
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       for (const doc of docs) assertNotNewer(projection, doc);

@@ -88,14 +88,16 @@ export class References {
   }
 
   /**
-   * Step two for row changes: the documents listed in `_refidx` for the changed rows, with the
-   * new copies applied. Returns them for the caller to render and write (and to call again with
-   * the losers of that write).
+   * Step two for row changes: the documents listed in `_refidx` for the changed rows (but those in
+   * `skip`, which the caller rewrites from the stored rows anyway), with the new copies applied.
+   * Returns them for the caller to render and write (and to call again with the losers of that
+   * write).
    */
-  async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[]): Promise<StoredDoc[]> {
+  async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[], skip?: ReadonlySet<string>): Promise<StoredDoc[]> {
     const byKey = new Map(changes.map((c) => [slotKey(c.table, c.id), c]));
     // Entries are never removed: a listed document that no longer embeds the row is skipped here.
-    const targets = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, [...byKey.keys()])).values()].flat())];
+    const listed = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, [...byKey.keys()])).values()].flat())];
+    const targets = skip === undefined ? listed : listed.filter((id) => !skip.has(String(id)));
     const docs = await this.store.fetch(projection.collection, targets);
     const changed: StoredDoc[] = [];
     for (const doc of docs.values()) {

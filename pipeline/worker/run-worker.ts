@@ -81,6 +81,14 @@ export interface WorkerTarget {
 }
 
 /**
+ * A store round's size limit. Under a backlog, larger rounds coalesce more changes into one write
+ * per document and one fan-out per referenced row (on a 240,000-change backlog: 10,000 gave about
+ * 1,050 records/s at 770 MiB peak RSS, 80,000 about 2,600-3,000 at 1.3-1.5 GiB). Caught up, a round
+ * only holds what arrived during the previous one, so the limit costs no latency.
+ */
+export const DEFAULT_ROUND_CHANGES = 80_000;
+
+/**
  * The tables (with their row schemas) and topics a worker reads for the given source names. An
  * event type this build does not know still has its aggregate's topic read (EVENT_TYPES): its
  * events are parked for a newer worker rather than left unread.
@@ -169,7 +177,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const progress = target.progress ?? new ProgressRecorder(store.db, target.groupId, log);
   // An idle worker still moves to a switched generation (and says so), so a rebuild's hand-over never waits on it.
   const followPointer = setInterval(() => void projector.refreshGeneration().catch((err: unknown) => log.debug({ err: String(err) }, 'generation pointer not read')), 1000);
-  await runConsumer({
+  const consuming = await runConsumer({
     isStopping: () => stopping,
     consumer,
     producer,
@@ -179,7 +187,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     log,
     concurrency: target.concurrency ?? 24,
     chunkSize: target.chunkSize ?? 2000,
-    maxRoundChanges: target.maxRoundChanges ?? 10_000,
+    maxRoundChanges: target.maxRoundChanges ?? DEFAULT_ROUND_CHANGES,
     metrics,
     progress,
     deadLetters: target.deadLetters ?? 'publish',
@@ -203,6 +211,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       stopping = true;
       clearInterval(followPointer);
       await listener?.close();
+      await consuming.drain();
       await consumer.disconnect();
       await producer.disconnect();
       await progress.close();

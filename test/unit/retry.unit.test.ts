@@ -88,4 +88,27 @@ describe('group commit', () => {
     await Promise.all(pending);
     expect(sizes).toEqual([1, 3, 2]);
   });
+
+  test('room() holds a submitter while a round is queued, and lets it go once that round starts', async () => {
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (release = resolve));
+    let rounds = 0;
+    const group = new GroupCommit(async (changes) => {
+      rounds += 1;
+      if (rounds === 1) await first;
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
+    }, 2);
+    const applied = [group.submit([change(1), change(2)])];
+    await new Promise((r) => setImmediate(r));
+    applied.push(group.submit([change(3), change(4)]));
+    expect(group.queued).toBe(2);
+    let admitted = false;
+    const waiting = group.room().then(() => (admitted = true));
+    await new Promise((r) => setImmediate(r));
+    expect(admitted).toBe(false);
+    release();
+    await waiting;
+    expect(group.queued).toBe(0);
+    await Promise.all(applied);
+  });
 });
