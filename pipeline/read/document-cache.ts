@@ -120,18 +120,23 @@ export class DocumentCache {
    * truth: stale entries then live at most `ttlMs`).
    */
   async written(collection: string, docs: WrittenDoc[]): Promise<void> {
-    if (docs.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const d of docs) (pipeline as unknown as CacheCommands).cdcWritten(this.key(collection, d.id), d.rev, serialize(d.doc), this.ttlMs);
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err !== null);
-    if (failed !== undefined) throw failed[0];
+    // In slices: every command of a pipeline is sent at once and its timeout runs from then, so
+    // a round's tens of thousands of documents in one pipeline timed out while Redis was up.
+    for (let i = 0; i < docs.length; i += WRITTEN_PER_PIPELINE) {
+      const pipeline = this.redis.pipeline();
+      for (const d of docs.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcWritten(this.key(collection, d.id), d.rev, serialize(d.doc), this.ttlMs);
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err !== null);
+      if (failed !== undefined) throw failed[0];
+    }
   }
 
   async close(): Promise<void> {
     this.redis.disconnect();
   }
 }
+
+const WRITTEN_PER_PIPELINE = 500;
 
 interface CacheCommands {
   cdcFill(key: string, rev: number, body: string, ttlMs: number): Promise<number>;
