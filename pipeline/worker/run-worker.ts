@@ -137,7 +137,9 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
           const assigned = (await metrics.assigned.get()).values[0]?.value ?? 0;
           return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
         });
-  const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase }, log);
+  // Longer than a reader's 100 ms: a reader falls back to the store, but an update that times out
+  // leaves its entry stale until the TTL (seen in CI with both cores busy). Redis down still fails at once.
+  const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase, commandTimeoutMs: 2000 }, log);
   await cache?.connect();
   let cacheFailures = 0;
   const projector = new Projector(store, projections, cache === undefined ? undefined : async (collection, docs) => {
