@@ -93,6 +93,9 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
       opts.consumer.pause([{ topic, partitions: [partition] }]);
       setTimeout(() => {
         if (state.draining) return;
+        // Synchronously with the seek: a handler tracking a chunk of the old position after this
+        // would see its batch stale first (handleBatch checks right before tracking).
+        commits.retry(topic, partition);
         opts.consumer.seek({ topic, partition, offset: fromOffset });
         opts.consumer.resume([{ topic, partitions: [partition] }]);
       }, delayMs).unref();
@@ -200,6 +203,9 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, commits: Of
       }
     }
     opts.metrics.batchRecords.observe(chunk.length);
+    // Dead-lettering awaited: a seek or rebalance may have made this batch stale meanwhile. From
+    // this check to resolveOffset nothing yields, so no chunk of a stale batch is ever tracked.
+    if (!moving()) return;
     const started = Date.now();
     const durable =
       changes.length === 0

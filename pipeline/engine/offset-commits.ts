@@ -27,6 +27,8 @@ interface PartitionLog {
   topic: string;
   partition: number;
   entries: Entry[];
+  /** A chunk failed: nothing more commits until the partition is read again from it (`retry`). */
+  blocked: boolean;
 }
 
 const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -53,8 +55,9 @@ export class OffsetCommits {
       /** A commit that failed: the next owner of the partition re-reads (and harmlessly re-applies) from the last commit. */
       commitFailed?: (err: unknown, offsets: PartitionOffset[]) => void;
       /**
-       * A chunk's round failed: nothing of the partition from `fromOffset` on will be committed, and
-       * the consumer must read it again from there (later chunks already in flight are ignored).
+       * A chunk's round failed: nothing of the partition from `fromOffset` on will be committed
+       * (chunks tracked meanwhile included) until `retry`, after which the consumer must read it
+       * again from there.
        */
       roundFailed?: (topic: string, partition: number, fromOffset: string, err: unknown) => void;
     } = {},
@@ -75,7 +78,7 @@ export class OffsetCommits {
    */
   track(topic: string, partition: number, firstOffset: string, lastOffset: string, sourceMs: number, durable: Promise<unknown>): void {
     const key = keyOf(topic, partition);
-    const log = this.logs.get(key) ?? { topic, partition, entries: [] };
+    const log = this.logs.get(key) ?? { topic, partition, entries: [], blocked: false };
     this.logs.set(key, log);
     const entry: Entry = { firstOffset, lastOffset, sourceMs, state: 'pending' };
     log.entries.push(entry);
@@ -84,6 +87,15 @@ export class OffsetCommits {
       () => this.settle(key, log, entry, 'done'),
       (err: unknown) => this.settle(key, log, entry, 'failed', err),
     );
+  }
+
+  /**
+   * The consumer reads a blocked partition again from its failed chunk: the chunks tracked from
+   * now on start a fresh log, and what the blocked one held is never committed.
+   */
+  retry(topic: string, partition: number): void {
+    const key = keyOf(topic, partition);
+    if (this.logs.get(key)?.blocked === true) this.logs.delete(key);
   }
 
   /** Resolves once every tracked chunk is settled and what they allow is committed (shutdown). */
@@ -95,12 +107,12 @@ export class OffsetCommits {
   private settle(key: string, log: PartitionLog, entry: Entry, state: 'done' | 'failed', err?: unknown): void {
     entry.state = state;
     entry.error = err;
-    if (this.logs.get(key) === log) {
+    if (this.logs.get(key) === log && !log.blocked) {
       this.advance(key, log);
       const head = log.entries[0];
       if (head?.state === 'failed') {
-        // Everything from the failed chunk on is read again; what is in flight of it no longer counts.
-        this.logs.delete(key);
+        // Later chunks may succeed, but committing them would skip this one: block until re-read.
+        log.blocked = true;
         this.hooks.roundFailed?.(log.topic, log.partition, head.firstOffset, head.error);
       }
     }

@@ -56,6 +56,23 @@ describe('offset commits behind pipelined rounds', () => {
     expect(failures).toEqual([{ topic: 't', partition: 0, fromOffset: '10' }]);
   });
 
+  test('after a failure nothing of the partition commits until it is read again, then the re-read chunks do', async () => {
+    const { offsets, commits, failures } = tracker();
+    const failed = round();
+    offsets.track('t', 0, '0', '9', 0, failed.promise);
+    failed.fail(new Error('store rejected the round'));
+    await flushed();
+    expect(failures).toEqual([{ topic: 't', partition: 0, fromOffset: '0' }]);
+    // A chunk of the old position, tracked before the consumer seeks back, must not commit past the failed one.
+    offsets.track('t', 0, '10', '19', 0, Promise.resolve());
+    await offsets.settled();
+    expect(commits).toEqual([]);
+    offsets.retry('t', 0);
+    offsets.track('t', 0, '0', '19', 0, Promise.resolve());
+    await offsets.settled();
+    expect(commits).toEqual([[{ topic: 't', partition: 0, offset: '20' }]]);
+  });
+
   test('other partitions keep committing while one has a failed chunk', async () => {
     const { offsets, commits } = tracker();
     const bad = round();
