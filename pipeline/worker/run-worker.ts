@@ -83,7 +83,7 @@ export interface WorkerTarget {
 /**
  * A store round's size limit. Under a backlog, larger rounds coalesce more changes into one write
  * per document and one fan-out per referenced row (on a 240,000-change backlog: 10,000 gave about
- * 1,050 records/s at 770 MiB peak RSS, 80,000 about 2,600-3,000 at 1.3-1.5 GiB). Caught up, a round
+ * 1,050 records/s at 770 MiB peak RSS, 80,000 about 2,600-3,200 at 1.3-1.6 GiB). Caught up, a round
  * only holds what arrived during the previous one, so the limit costs no latency.
  */
 export const DEFAULT_ROUND_CHANGES = 80_000;
