@@ -57,23 +57,31 @@ export interface CasWrite {
 const IDS_PER_QUERY = 256;
 const QUERIES_AT_ONCE = 4;
 /**
- * Compare-and-set writes per bulk request, and requests at once: the store serves each request on
- * one thread, so a single large bulk leaves the machine's other core idle.
+ * Compare-and-set writes per bulk request, and requests at once. mongo-java-server serializes the
+ * operations on one collection, but decodes each request on its network threads: several smaller
+ * bulks overlap that decoding with the writing.
  */
 const WRITES_PER_BULK = 500;
 const BULKS_AT_ONCE = 4;
 
-/** Runs `find({_id: {$in}})` over `ids` in slices, a few at a time, handing every document found to `each`. */
-async function findByIds<T extends { _id: unknown }>(collection: Collection<T>, ids: readonly unknown[], each: (doc: T) => void): Promise<void> {
+/** Runs `run` over `items` in slices of `size`, at most `atOnce` slices at a time. */
+async function inSlices<T>(items: readonly T[], size: number, atOnce: number, run: (slice: T[]) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < ids.length) {
-      const slice = ids.slice(next, next + IDS_PER_QUERY);
-      next += IDS_PER_QUERY;
-      for await (const doc of collection.find({ _id: { $in: slice } } as never)) each(doc as T);
+    while (next < items.length) {
+      const slice = items.slice(next, next + size);
+      next += size;
+      await run(slice);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(QUERIES_AT_ONCE, Math.ceil(ids.length / IDS_PER_QUERY)) }, worker));
+  await Promise.all(Array.from({ length: Math.min(atOnce, Math.ceil(items.length / size)) }, worker));
+}
+
+/** Runs `find({_id: {$in}})` over `ids` in slices, handing every document found to `each`. */
+function findByIds<T extends { _id: unknown }>(collection: Collection<T>, ids: readonly unknown[], each: (doc: T) => void): Promise<void> {
+  return inSlices(ids, IDS_PER_QUERY, QUERIES_AT_ONCE, async (slice) => {
+    for await (const doc of collection.find({ _id: { $in: slice } } as never)) each(doc as T);
+  });
 }
 
 function storeError(what: string, cause: unknown): PipelineError {
@@ -184,21 +192,15 @@ export class DocumentStore {
    */
   async casWrite<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
     if (writes.length === 0) return [];
-    // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
-    // writer created the document first.
-    const slices: (typeof writes)[] = [];
-    for (let i = 0; i < writes.length; i += WRITES_PER_BULK) slices.push(writes.slice(i, i + WRITES_PER_BULK));
     const lost: DocId[] = [];
-    let next = 0;
     // Unordered within a slice and across them: each write is its own compare-and-set.
-    const worker = async () => {
-      for (let slice = slices[next++]; slice !== undefined; slice = slices[next++]) lost.push(...(await this.casSlice(collection, slice)));
-    };
-    await this.timed(`cas ${collection}`, writes.length, () => Promise.all(Array.from({ length: Math.min(BULKS_AT_ONCE, slices.length) }, worker)));
+    await this.timed(`cas ${collection}`, writes.length, () => inSlices(writes, WRITES_PER_BULK, BULKS_AT_ONCE, async (slice) => void lost.push(...(await this.casSlice(collection, slice)))));
     return lost;
   }
 
   private async casSlice<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
+    // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
+    // writer created the document first.
     const ops = writes.map((w) =>
       w.expectedRev === 0 ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
     );
