@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   STORE_WRITE_FAILED: 'a write to the document store failed',
   DOCUMENT_FROM_NEWER_WORKER: 'a document was written by a newer worker version than this one',
   DOCUMENT_INVALID: 'a stored document does not match any version of its schema',
+  CACHE_UPDATE_FAILED: 'Redis answered but could not take the projector\'s cache updates',
   TIMEOUT: 'an operation did not finish in time',
   REPLAY_IN_PROGRESS: 'another rebuild of the same projections holds the lease',
   REPLAY_LEASE_LOST: 'a rebuild lost its lease to another process',

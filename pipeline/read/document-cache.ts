@@ -40,6 +40,19 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`;
 
+/**
+ * What the worker runs for documents whose update failed: the entry becomes a fence at the written
+ * revision (its body, now older than the store, is dropped), so the next read goes to the store and
+ * only a fill at that revision or newer is accepted. Never lowers a revision.
+ */
+const FENCE = `
+local cur = redis.call('HGET', KEYS[1], 'rev')
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HDEL', KEYS[1], 'body')
+redis.call('HSET', KEYS[1], 'rev', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
 export type CacheLookup =
   | { kind: 'hit'; rev: number; doc: Record<string, unknown> | null }
   /** Not cached, a fence, or Redis unavailable: read the store. */
@@ -82,6 +95,7 @@ export class DocumentCache {
     });
     this.redis.defineCommand('cdcFill', { numberOfKeys: 1, lua: FILL });
     this.redis.defineCommand('cdcWritten', { numberOfKeys: 1, lua: WRITTEN });
+    this.redis.defineCommand('cdcFence', { numberOfKeys: 1, lua: FENCE });
     this.redis.on('error', (err: Error) => this.log.debug({ err: err.message, event: 'redis_error' }, 'redis unavailable'));
   }
 
@@ -116,8 +130,8 @@ export class DocumentCache {
 
   /**
    * Called by the projector once documents are written, before their offsets are committed.
-   * Throws when Redis is unavailable; the projector logs it and carries on (the cache is not the
-   * truth: stale entries then live at most `ttlMs`).
+   * Throws when Redis does not answer; `CacheUpdates` then fences the entries before the round is
+   * acknowledged.
    */
   async written(collection: string, docs: WrittenDoc[]): Promise<void> {
     // In slices: every command of a pipeline is sent at once and its timeout runs from then, so
@@ -131,6 +145,27 @@ export class DocumentCache {
     }
   }
 
+  /** Fences entries at the given revisions (see FENCE); throws when Redis does not answer. */
+  async fence(entries: Array<{ key: string; rev: number }>): Promise<void> {
+    for (let i = 0; i < entries.length; i += WRITTEN_PER_PIPELINE) {
+      const pipeline = this.redis.pipeline();
+      for (const e of entries.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcFence(e.key, e.rev, this.ttlMs);
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err !== null);
+      if (failed !== undefined) throw failed[0];
+    }
+  }
+
+  /** Whether the connection is up: when it is not, readers cannot reach Redis either (and fall back to the store). */
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  /** Runs `listener` each time the connection (re)opens. */
+  onReady(listener: () => void): void {
+    this.redis.on('ready', listener);
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }
@@ -141,6 +176,7 @@ const WRITTEN_PER_PIPELINE = 500;
 interface CacheCommands {
   cdcFill(key: string, rev: number, body: string, ttlMs: number): Promise<number>;
   cdcWritten(key: string, rev: number, body: string, ttlMs: number): Promise<number>;
+  cdcFence(key: string, rev: number, ttlMs: number): Promise<number>;
 }
 
 function serialize(doc: Record<string, unknown> | null): string {

@@ -8,6 +8,7 @@ const consistencyHeaders = {
   'X-Read-Consistency': { description: 'with X-Min-Lsn: `fresh` (applied past it) or `stale` (the wait ran out; the data may predate your write)', schema: { type: 'string', enum: ['fresh', 'stale'] } },
   'X-Applied-Lsn': { description: 'how far the projections had applied the source when the read was served', schema: { type: 'string' } },
   ETag: { description: 'the document revision (`_rev`)', schema: { type: 'string' } },
+  'X-Stored-Version': { description: 'the `schemaVersion` the document is stored at (the body is always upcast to the current one)', schema: { type: 'string' } },
   'X-Cache': { description: '`hit` or `miss` (Redis)', schema: { type: 'string' } },
 };
 
@@ -26,7 +27,11 @@ function responses(schema: Record<string, unknown>): Record<string, unknown> {
     200: { description: 'the document, upcast to the current version and validated', headers: consistencyHeaders, content: { 'application/json': { schema } } },
     400: { description: 'bad id or header', content: { 'application/json': { schema: error } } },
     404: { description: 'no such document', content: { 'application/json': { schema: error } } },
-    503: { description: 'the document store is unavailable; retry after Retry-After seconds', content: { 'application/json': { schema: error } } },
+    503: {
+      description: 'the document store is unavailable; retry after Retry-After seconds',
+      headers: { 'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' } } },
+      content: { 'application/json': { schema: error } },
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import { loadSettings } from '../config.js';
 import { runConsumer } from '../engine/consumer.js';
 import { deadLetterTopic } from '../engine/dead-letter.js';
 import { Projector } from '../engine/projector.js';
+import { CacheUpdates } from './cache-updates.js';
 import { cdcTopic, createKafka, defaultPartitioner } from '../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
@@ -138,19 +139,15 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
           return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
         });
   // Longer than a reader's 100 ms: a reader falls back to the store, but an update that times out
-  // leaves its entry stale until the TTL (seen in CI with both cores busy). Redis down still fails at once.
+  // holds its round until the entry is fenced (seen in CI with both cores busy). Redis down still fails at once.
   const cache = target.cache === false ? undefined : new DocumentCache({ ...(target.redis ?? settings.redis), namespace: target.mongoDatabase, commandTimeoutMs: 2000 }, log);
   await cache?.connect();
-  let cacheFailures = 0;
-  const projector = new Projector(store, projections, cache === undefined ? undefined : async (collection, docs) => {
-    try {
-      await cache.written(collection, docs);
-    } catch (err) {
-      // The cache is not the truth: entries it could not update expire after their TTL.
-      metrics.cacheFailures.inc();
-      if (cacheFailures++ % 100 === 0) log.warn({ err: String(err), failures: cacheFailures, event: 'cache_update_failed' }, 'redis unavailable: cached documents may be stale until their TTL');
-    }
-  }, staging === undefined ? undefined : async () => (staging.size > staging.budget ? flush() : undefined));
+  const cacheUpdates = cache === undefined ? undefined : new CacheUpdates(cache, log, metrics.cacheFailures);
+  const afterRound = async () => {
+    await cacheUpdates?.settle();
+    if (staging !== undefined && staging.size > staging.budget) await flush();
+  };
+  const projector = new Projector(store, projections, cacheUpdates === undefined ? undefined : (collection, docs) => cacheUpdates.written(collection, docs), afterRound);
   const events = target.events ?? EVENT_TYPES;
   const { tables, topics } = projectorInputs(projector.tables(), target);
   const decode = (message: RawMessage) => (isEventTopic(message.topic, target.topicPrefix) ? decodeEvent(message, events) : decodeChange(message, tables));

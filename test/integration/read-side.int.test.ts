@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { messageCount } from '../../pipeline/kafka/lag.js';
 import { DocumentCache } from '../../pipeline/read/document-cache.js';
 import { startReadService, type RunningReadService } from '../../pipeline/read/service.js';
+import { orderRoundTrip } from '../../pipeline/shop/round-trip.js';
 import type { StoredDoc } from '../../pipeline/store/documents.js';
 import { orderViews } from '../../projections/order-views.js';
 import { eventually, randomName, ShopEnv } from '../support/shop-env.js';
@@ -15,6 +18,11 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** A private Redis, so a test can stop or pause it without touching the stack's. */
+function startRedis(port: number): ChildProcess {
+  return spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
@@ -85,6 +93,12 @@ describe('read side', () => {
     expect([far.status, far.headers.get('x-read-consistency'), far.body['status']]).toEqual([200, 'stale', 'shipped']);
   });
 
+  test("the shop's round trip: place an order, read it back with the commit's LSN, fresh", async () => {
+    const trip = await orderRoundTrip(env.pool, env.schema, service.url, 20_000);
+    expect([trip.status, trip.consistency]).toEqual([200, 'fresh']);
+    expect(trip.document).toMatchObject({ orderId: trip.orderId, note: 'round trip', totals: { itemCount: 2 } });
+  });
+
   test('cache coherence: once the projector has acknowledged a write, no read returns an older revision', async () => {
     const [o] = (await write('INSERT INTO $schema.orders (customer_id) SELECT id FROM $schema.customers LIMIT 1 RETURNING id')).rows;
     const id = Number(o?.['id']);
@@ -153,7 +167,15 @@ describe('read side', () => {
     const customers = await get(`${service.url}/customers/1/orders?pageSize=2`);
     expect(customers).toMatchObject({ status: 200, body: { customerId: 1, page: 1, pageSize: 2 } });
     expect((customers.body['orders'] as unknown[]).length).toBeLessThanOrEqual(2);
-    expect((await get(`${service.url}/openapi.json`)).body).toMatchObject({ openapi: '3.1.0', paths: { '/orders/{id}': expect.any(Object) } });
+    const customer = await get(`${service.url}/customers/1`);
+    expect(customer).toMatchObject({ status: 200, body: { customerId: 1, schemaVersion: 2 } });
+    expect(await get(`${service.url}/customers/987654321`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await get(`${service.url}/customers/1/orders?pageSize=1000`)).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    expect((await get(`${service.url}/openapi.json`)).body).toMatchObject({
+      openapi: '3.1.0',
+      paths: { '/orders/{id}': { get: { responses: { 503: { headers: { 'Retry-After': expect.any(Object) } } } } }, '/customers/{id}/orders': expect.any(Object) },
+    });
+    expect(await get(`${service.url}/healthz`)).toMatchObject({ status: 200 });
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toMatch(/cdc_read_requests_total\{route="\/orders\/:id",status="404"\} [1-9]/);
     expect(await get(`${service.url}/readyz`)).toMatchObject({ status: 200, body: { store: 'up', redis: 'up' } });
@@ -161,8 +183,7 @@ describe('read side', () => {
 
   test('Redis stopped mid-test: the API keeps answering from the store, and uses Redis again once it is back', async () => {
     const port = await freePort();
-    const startRedis = (): ChildProcess => spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    let redis = startRedis();
+    let redis = startRedis(port);
     await sleep(300);
     const own = await startReadService({ port: 0, database: env.mongoDatabase, redis: { host: '127.0.0.1', port } }, env.log);
     others.push(own);
@@ -179,10 +200,45 @@ describe('read side', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(await get(`${own.url}/readyz`)).toMatchObject({ status: 200, body: { store: 'up', redis: 'down' } });
 
-    redis = startRedis();
+    redis = startRedis(port);
     try {
       await eventually(async () => (await get(url)).headers.get('x-cache'), (c) => c === 'hit', 15_000);
     } finally {
+      redis.kill('SIGKILL');
+    }
+  });
+
+  test('Redis answering too slowly for the projector: the write is acknowledged only once its stale entry is fenced', async () => {
+    const port = await freePort();
+    const redis = startRedis(port);
+    const admin = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+    try {
+      await sleep(300);
+      await admin.connect();
+      const groupId = randomName('slowcache');
+      const database = randomName('slowcache');
+      await env.startWorker({ groupId, mongoDatabase: database, redis: { host: '127.0.0.1', port } });
+      const own = await startReadService({ port: 0, database, redis: { host: '127.0.0.1', port } }, env.log);
+      others.push(own);
+      const [o] = (await write('INSERT INTO $schema.orders (customer_id) SELECT id FROM $schema.customers LIMIT 1 RETURNING id')).rows;
+      const url = `${own.url}/orders/${String(o?.['id'])}`;
+      await eventually(() => get(url), (r) => r.status === 200 && r.headers.get('x-cache') === 'hit');
+
+      // Writes (and so every script) wait; reads still get the cached, soon older, entry.
+      const pauseMs = 6000;
+      await admin.call('CLIENT', 'PAUSE', String(pauseMs), 'WRITE');
+      const paused = performance.now();
+      const before = await messageCount(env.kafka, [env.topic('orders')]);
+      await write("UPDATE $schema.orders SET note = 'after-pause' WHERE id = $1", [o?.['id']]);
+      await env.published('orders', before + 1);
+      await env.drained(groupId);
+      const acknowledgedAfter = performance.now() - paused;
+      const read = await get(url);
+      expect(read.body['note']).toBe('after-pause');
+      // The worker's update times out after 2 s; before the fix the round was acknowledged then, with the old entry still served.
+      expect(acknowledgedAfter).toBeGreaterThan(pauseMs - 1000);
+    } finally {
+      admin.disconnect();
       redis.kill('SIGKILL');
     }
   });
