@@ -233,7 +233,8 @@ export class Projector {
     }
     state.rev = rev + 1;
     const doc: StoredDoc = {
-      ...(rendered ?? {}),
+      // An invisible document (state only) carries its version too: a rolling upgrade's guard reads it.
+      ...(rendered ?? { schemaVersion: projection.schemaVersion }),
       _id: id,
       _rev: rev + 1,
       _visible: rendered !== null,

@@ -17,8 +17,13 @@ export async function applyValidators(db: Db, projections: readonly Projection[]
     const versions = Array.from({ length: p.documents.current }, (_, i) => toJsonSchema(p.documents.schemaOf(i + 1) as ZodType, `${p.collection} v${i + 1}`));
     const validator = mongoValidator(versions);
     const name = physical(p.collection);
-    const exists = (await db.listCollections({ name }, { nameOnly: true }).toArray()).length > 0;
-    if (!exists) await db.createCollection(name).catch(() => undefined);
+    const [existing] = await db.listCollections({ name }).toArray();
+    if (existing === undefined) await db.createCollection(name).catch(() => undefined);
+    const installed = validatorVersions((existing as { options?: { validator?: unknown } } | undefined)?.options?.validator);
+    if (installed > versions.length) {
+      log.info({ collection: name, installed, ours: versions.length, event: 'validator_kept' }, 'a newer release installed this validator: kept (an older worker never narrows it)');
+      continue;
+    }
     try {
       await db.command({ collMod: name, validator, validationLevel: 'moderate', validationAction: 'error' });
     } catch (err) {
@@ -30,4 +35,14 @@ export async function applyValidators(db: Db, projections: readonly Projection[]
     }
   }
   return 'applied';
+}
+
+/**
+ * How many document versions an installed validator accepts (0: none installed). During a rolling
+ * upgrade an older worker that restarts would otherwise replace a newer release's validator with
+ * its own and make the store refuse the newer workers' writes.
+ */
+export function validatorVersions(validator: unknown): number {
+  const alternatives = (validator as { $or?: unknown } | undefined)?.$or;
+  return Array.isArray(alternatives) ? alternatives.filter((a) => typeof a === 'object' && a !== null && '$jsonSchema' in a).length : 0;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { documentJsonSchemas, JSON_SCHEMA_DIR } from '../../pipeline/cli/commands/documents.js';
 import { PipelineError } from '../../pipeline/errors.js';
 import { readDocument } from '../../pipeline/read/document-reader.js';
+import { validatorVersions } from '../../pipeline/store/validators.js';
 import { mongoValidator } from '../../schemas/documents/json-schema.js';
 import { orderViewHistory } from '../../schemas/documents/order-view.js';
 import type { VersionHistory } from '../../schemas/versioned.js';
@@ -49,5 +50,13 @@ describe('published JSON Schemas', () => {
     expect(validator['$or']).toHaveLength(3);
     expect(text).not.toMatch(/"\$schema"|"format"|"const"|"type":"integer"/);
     expect(text).toContain('"placedAt":{"bsonType":"date"}');
+  });
+
+  test("an installed validator's versions are counted, so an older worker never narrows a newer release's", () => {
+    const schemas = [...documentJsonSchemas().entries()].filter(([f]) => f.startsWith('order_views')).map(([, s]) => s);
+    expect(validatorVersions(mongoValidator(schemas))).toBe(schemas.length);
+    expect(validatorVersions(mongoValidator(schemas.slice(0, 1)))).toBe(1);
+    expect(validatorVersions(undefined)).toBe(0);
+    expect(validatorVersions({ $jsonSchema: {} })).toBe(0);
   });
 });
