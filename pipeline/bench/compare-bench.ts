@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type { Db } from 'mongodb';
 import { orderRows } from '../../projections/order-rows.js';
 import { PROJECTIONS } from '../../projections/registry.js';
-import { PROJECT_ROOT, type Settings } from '../config.js';
+import type { Settings } from '../config.js';
 import { cdcTopic, createKafka } from '../kafka/client.js';
 import { messageCount } from '../kafka/lag.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +16,8 @@ import { runWorker } from '../worker/run-worker.js';
 import { timeDrain, type DrainRun } from './drain-timer.js';
 import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
+import { rssBench, type RssRun } from './rss-bench.js';
+import { spawnWorker, type WorkerProcess } from './worker-process.js';
 import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
 
 export interface CompareOptions {
@@ -30,6 +29,10 @@ export interface CompareOptions {
   freshnessSeconds: number;
   /** Seconds of the closed-loop run that measures the freshness workload's capacity. */
   capacitySeconds: number;
+  /** Events in the backlog of the worker-RSS run (0: skipped, as in --quick). */
+  rssEvents: number;
+  /** Memory budgets (`cdc run --memory-mib`) of the RSS run; `undefined` is the default worker. */
+  rssBudgets: (number | undefined)[];
 }
 
 export interface W1Result {
@@ -56,6 +59,8 @@ export interface CompareReport {
   cStore: number;
   w1: Omit<W1Result, 'docs'>[];
   w2: DrainRun & { peakRssMiB: number };
+  /** The worker draining a large backlog, per memory budget (absent when skipped). */
+  rss?: RssRun[];
   /**
    * capacity: updates/s made visible by a closed-loop run of the freshness workload (source and
    * pipeline together, capacityUpdates of them); targetRate: half of it.
@@ -98,16 +103,6 @@ function stageSummary(stages: Map<string, { committed?: number; appended?: numbe
     return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
   };
   return { source: q(spans.source), debezium: q(spans.debezium), worker: q(spans.worker) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
 }
 
 /** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
@@ -230,26 +225,15 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     say(`C_store (raw unordered bulk upserts of the ${docs.length} W1 documents): ${Math.round(cStore)} docs/s`);
 
     // W2: the shop's projections in a worker process of their own, its RSS read from its /metrics.
-    const port = await freePort();
     const w2Db = `${mix.name}_w2`;
     const w2Group = `${mix.name}-w2`;
     const topics = mix.topics();
     const w2Records = await messageCount(kafka, topics);
-    let peakRss = 0;
-    let child: ReturnType<typeof spawn> | undefined;
-    const rssTimer = setInterval(() => {
-      void fetch(`http://127.0.0.1:${port}/metrics`)
-        .then((r) => r.text())
-        .then((t) => {
-          const m = /^cdc_worker_process_resident_memory_bytes (\d+)/m.exec(t);
-          if (m !== null) peakRss = Math.max(peakRss, Number(m[1]));
-        })
-        .catch(() => undefined);
-    }, 500);
+    let worker: WorkerProcess | undefined;
     const w2 = await timeDrain(kafka, w2Group, topics, w2Records, async () => {
-      child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db, '--metrics-port', String(port)], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
+      worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db]);
     });
-    clearInterval(rssTimer);
+    const peakRss = worker?.peakRssBytes() ?? 0;
     say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
 
     // Freshness, on its own workload (order updates over the 500 newest orders, each rewriting an
@@ -262,7 +246,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     /** When each closed-loop update was applied. */
     const capacityApplied: number[] = [];
     const freshDb = w2Db;
-    child?.kill('SIGTERM');
+    worker?.stop();
     await sleep(1000);
     const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
     // Where each open-loop update's delay goes: intended -> committed in Postgres (source ts_ms) ->
@@ -354,7 +338,9 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     await mongo.db(w2Db).dropDatabase();
     const { docs: _mixDocs, ...w1MixReport } = w1Mix;
     const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;
-    return { at: new Date().toISOString(), options: opts, cClient, cStore, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576) }, freshness };
+    // Last, on a backlog of its own: the worker's peak RSS draining it, per memory budget.
+    const rss = opts.rssEvents > 0 ? await rssBench(settings, log, { events: opts.rssEvents, budgets: opts.rssBudgets }, say) : undefined;
+    return { at: new Date().toISOString(), options: opts, cClient, cStore, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576) }, freshness, ...(rss === undefined ? {} : { rss }) };
   } finally {
     const admin = kafka.admin();
     await admin.connect();

@@ -7,6 +7,7 @@ import { deadLetter } from './dead-letter.js';
 import type { ApplyStats, Projector } from './projector.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ProgressSink } from './progress.js';
+import type { RoundSizer } from './round-sizer.js';
 import { GroupCommit } from './group-commit.js';
 import { OffsetCommits } from './offset-commits.js';
 import { withRetry } from './retry.js';
@@ -23,8 +24,8 @@ export interface ConsumeOptions {
   concurrency: number;
   /** A long batch is cut into chunks of this many records, submitted and committed one by one. */
   chunkSize: number;
-  /** A store round stops growing at this many changes (GroupCommit). */
-  maxRoundChanges: number;
+  /** How many changes a store round takes (GroupCommit): fixed, or following a memory budget. */
+  rounds: RoundSizer;
   fromBeginning?: boolean;
   /** True once the worker is shutting down: a store retry loop then gives up instead of waiting. */
   isStopping: () => boolean;
@@ -66,10 +67,11 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
         },
       }).then((stats) => {
         recordRound(m, changes, stats);
+        m.roundLimit.set(group.limit);
         opts.onApplied?.(changes);
         return stats;
       }),
-    opts.maxRoundChanges,
+    opts.rounds,
   );
   const state: BatchState = { draining: false, highWatermarks: new Map(), failures: new Map() };
   const commits = new OffsetCommits((offsets) => opts.consumer.commitOffsets(offsets), {
@@ -167,7 +169,7 @@ async function handleBatch(opts: ConsumeOptions, group: GroupCommit, commits: Of
   const moving = () => payload.isRunning() && !payload.isStale() && !state.draining;
   for (let start = 0; start < messages.length; start += opts.chunkSize) {
     if (!moving()) return;
-    if (group.queued >= opts.maxRoundChanges) {
+    if (group.queued >= group.limit) {
       // Backpressure: one round written, about one queued. Keep the group membership alive
       // meanwhile, and give up waiting on a rebalance or a stop, which wait for this handler.
       let stopWaiting: () => void = () => undefined;

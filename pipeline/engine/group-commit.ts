@@ -1,5 +1,6 @@
 import type { RowChange } from '../../schemas/change.js';
 import type { ApplyStats } from './projector.js';
+import type { RoundSizer } from './round-sizer.js';
 
 interface Waiter {
   changes: RowChange[];
@@ -21,9 +22,14 @@ export class GroupCommit {
 
   constructor(
     private readonly apply: (changes: RowChange[]) => Promise<ApplyStats>,
-    /** A round stops growing at this many changes: bounds its memory and its time. */
-    private readonly maxRoundChanges: number,
+    /** A round stops growing at the sizer's limit: bounds its memory and its time. */
+    private readonly rounds: RoundSizer,
   ) {}
+
+  /** The most changes the next round takes. */
+  get limit(): number {
+    return this.rounds.limit;
+  }
 
   /** Changes submitted and not yet taken into a round. */
   get queued(): number {
@@ -36,7 +42,7 @@ export class GroupCommit {
    * A waiter that wakes must submit before it yields, or the next one sees the same room.
    */
   async room(): Promise<void> {
-    while (this.queuedChanges >= this.maxRoundChanges) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    while (this.queuedChanges >= this.rounds.limit) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
   submit(changes: RowChange[]): Promise<ApplyStats> {
@@ -54,7 +60,8 @@ export class GroupCommit {
     while (this.queue.length > 0) {
       let size = 0;
       let take = 0;
-      while (take < this.queue.length && (take === 0 || size + (this.queue[take]?.changes.length ?? 0) <= this.maxRoundChanges)) {
+      const limit = this.rounds.limit;
+      while (take < this.queue.length && (take === 0 || size + (this.queue[take]?.changes.length ?? 0) <= limit)) {
         size += this.queue[take]?.changes.length ?? 0;
         take += 1;
       }
@@ -67,6 +74,7 @@ export class GroupCommit {
       } catch (err) {
         for (const w of round) w.reject(err);
       }
+      this.rounds.afterRound();
     }
     this.running = false;
   }

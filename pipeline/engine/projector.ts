@@ -59,6 +59,9 @@ function assertNotNewer(projection: Projection, doc: StoredDoc): void {
   });
 }
 
+/** Documents read, folded and written together by an upsert (four store bulks of 500). */
+const UPSERT_SLICE = 2000;
+
 /** Long folds must let kafkajs heartbeats out, or the group thinks this worker died. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -140,7 +143,13 @@ export class Projector {
   }
 
   private async fanOut(projection: Projection, changes: RowChange[], stats: ApplyStats, derived: Derived, upserted: ReadonlySet<string>): Promise<void> {
-    let docs = await this.references.documentsToRefresh(projection, changes, undefined, upserted);
+    // In slices, like the upsert: a popular product or customer can be embedded in thousands of documents.
+    const listed = await this.references.documentsListing(projection, changes, upserted);
+    for (let i = 0; i < listed.length; i += UPSERT_SLICE) await this.fanOutSlice(projection, changes, listed.slice(i, i + UPSERT_SLICE), stats, derived);
+  }
+
+  private async fanOutSlice(projection: Projection, changes: RowChange[], ids: DocId[], stats: ApplyStats, derived: Derived): Promise<void> {
+    let docs = await this.references.documentsToRefresh(projection, changes, ids);
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       for (const doc of docs) assertNotNewer(projection, doc);
@@ -169,7 +178,15 @@ export class Projector {
       entry.items.push(c);
       byDoc.set(String(c.docId), entry);
     }
-    let pending = [...byDoc.values()];
+    // In slices of documents, each read, folded and written before the next is read: a round's
+    // memory then holds its changes and one slice of documents, not every document it touches.
+    // A document's contributions all sit in one slice, and documents are independent here.
+    const all = [...byDoc.values()];
+    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived);
+  }
+
+  private async upsertSlice(projection: Projection, slice: { id: DocId; items: Contribution[] }[], stats: ApplyStats, derived: Derived): Promise<void> {
+    let pending = slice;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
         throw new PipelineError('STORE_WRITE_FAILED', `${pending.length} documents of ${projection.collection} kept losing to concurrent writers`, { retriable: true });

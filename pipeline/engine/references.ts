@@ -88,17 +88,22 @@ export class References {
   }
 
   /**
-   * Step two for row changes: the documents listed in `_refidx` for the changed rows (but those in
-   * `skip`, which the caller rewrites from the stored rows anyway), with the new copies applied.
-   * Returns them for the caller to render and write (and to call again with the losers of that
-   * write).
+   * Step two for row changes: the documents listed in `_refidx` for the changed rows, but those in
+   * `skip`, which the caller rewrites from the stored rows anyway.
    */
-  async documentsToRefresh(projection: Projection, changes: RowChange[], ids?: DocId[], skip?: ReadonlySet<string>): Promise<StoredDoc[]> {
+  async documentsListing(projection: Projection, changes: RowChange[], skip?: ReadonlySet<string>): Promise<DocId[]> {
+    // Entries are never removed: a listed document that no longer embeds the row is skipped when read.
+    const listed = [...new Set([...(await this.store.referencingDocs(projection.collection, changes.map((c) => slotKey(c.table, c.id)))).values()].flat())];
+    return skip === undefined ? listed : listed.filter((id) => !skip.has(String(id)));
+  }
+
+  /**
+   * Step three: those documents (some of `documentsListing`, or the losers of a write) with the new
+   * copies applied, for the caller to render and write.
+   */
+  async documentsToRefresh(projection: Projection, changes: RowChange[], ids: DocId[]): Promise<StoredDoc[]> {
     const byKey = new Map(changes.map((c) => [slotKey(c.table, c.id), c]));
-    // Entries are never removed: a listed document that no longer embeds the row is skipped here.
-    const listed = ids ?? [...new Set([...(await this.store.referencingDocs(projection.collection, [...byKey.keys()])).values()].flat())];
-    const targets = skip === undefined ? listed : listed.filter((id) => !skip.has(String(id)));
-    const docs = await this.store.fetch(projection.collection, targets);
+    const docs = await this.store.fetch(projection.collection, ids);
     const changed: StoredDoc[] = [];
     for (const doc of docs.values()) {
       let touched = false;

@@ -11,7 +11,7 @@ import { loadSettings } from '../config.js';
 import { runConsumer } from '../engine/consumer.js';
 import { deadLetterTopic } from '../engine/dead-letter.js';
 import { Projector } from '../engine/projector.js';
-import { CacheUpdates } from './cache-updates.js';
+import { fixedRounds, MemoryBudgetRounds } from '../engine/round-sizer.js';
 import { cdcTopic, createKafka, defaultPartitioner } from '../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
@@ -24,6 +24,7 @@ import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ProgressRecorder, type ProgressSink } from '../engine/progress.js';
 import { componentsOf, Namespace } from '../store/generations.js';
 import { StagingStore } from '../store/staging-store.js';
+import { CacheUpdates } from './cache-updates.js';
 
 export interface RunningWorker {
   /** Where /metrics, /healthz and /readyz answer (undefined when the listener is off). */
@@ -62,6 +63,12 @@ export interface WorkerTarget {
   concurrency?: number;
   chunkSize?: number;
   maxRoundChanges?: number;
+  /**
+   * Resident memory to stay under: rounds then follow it (MemoryBudgetRounds, up to
+   * `maxRoundChanges`) and fetches shrink. Also cap V8's heap to match (`cdc run --memory-mib`
+   * restarts itself with one), or the heap grows lazily and the rounds shrink for garbage.
+   */
+  memoryBudgetMiB?: number;
   /** Bytes fetched per partition (and 8x that per fetch): what bounds a worker's memory under a backlog. */
   fetchBytesPerPartition?: number;
   /**
@@ -162,6 +169,8 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   }
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: defaultPartitioner });
   await producer.connect();
+  // Under a memory budget, fetched batches wait for room in the round queue: keep them small.
+  const fetchBytes = target.fetchBytesPerPartition ?? (target.memoryBudgetMiB === undefined ? 2 * 1024 * 1024 : 256 * 1024);
   const consumer = kafka.consumer({
     groupId: target.groupId,
     // Generous: a large round of a backlog drain keeps the worker busy for seconds.
@@ -169,8 +178,8 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
     // Bounded memory under any backlog: at most this much fetched and not yet applied.
-    maxBytesPerPartition: target.fetchBytesPerPartition ?? 2 * 1024 * 1024,
-    maxBytes: 8 * (target.fetchBytesPerPartition ?? 2 * 1024 * 1024),
+    maxBytesPerPartition: fetchBytes,
+    maxBytes: 8 * fetchBytes,
   });
   await consumer.connect();
   const progress = target.progress ?? new ProgressRecorder(store.db, target.groupId, log);
@@ -186,7 +195,10 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     log,
     concurrency: target.concurrency ?? 24,
     chunkSize: target.chunkSize ?? 2000,
-    maxRoundChanges: target.maxRoundChanges ?? DEFAULT_ROUND_CHANGES,
+    rounds:
+      target.memoryBudgetMiB === undefined
+        ? fixedRounds(target.maxRoundChanges ?? DEFAULT_ROUND_CHANGES)
+        : new MemoryBudgetRounds({ budgetBytes: target.memoryBudgetMiB * 1024 * 1024, maxRoundChanges: target.maxRoundChanges ?? DEFAULT_ROUND_CHANGES }),
     metrics,
     progress,
     deadLetters: target.deadLetters ?? 'publish',

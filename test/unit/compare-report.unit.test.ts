@@ -6,7 +6,7 @@ const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, seri
 function report(overrides: Partial<CompareReport> = {}): CompareReport {
   return {
     at: '2026-11-26T00:00:00.000Z',
-    options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1 },
+    options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1, rssEvents: 0, rssBudgets: [] },
     cClient: 10_000,
     cStore: 4_000,
     w1: [
@@ -28,6 +28,20 @@ describe('bench compare report', () => {
     expect(t.get('W2 vs W1 (change mix)')).toMatchObject({ met: false });
     expect(t.get('end-to-end p99 at half capacity')).toMatchObject({ met: true, reached: '120 ms' });
     expect(t.get('worker peak RSS (W2 drain)')).toMatchObject({ met: true });
+  });
+
+  test('the large-backlog RSS runs are targets of their own, and have their own table', () => {
+    const rss = [
+      { label: '--memory-mib 256', memoryMiB: 256, records: 1_000_000, seconds: 1000, rate: 1000, peakRssMiB: 240 },
+      { label: 'default', memoryMiB: null, records: 1_000_000, seconds: 500, rate: 2000, peakRssMiB: 700 },
+    ];
+    const t = targets(report({ rss })).filter((x) => x.what.includes('1,000,000-event backlog'));
+    expect(t.map((x) => [x.what, x.met])).toEqual([
+      ['worker peak RSS, 1,000,000-event backlog, --memory-mib 256', true],
+      ['worker peak RSS, 1,000,000-event backlog, default', false],
+    ]);
+    expect(markdownReport(report({ rss }), 'c.svg')).toContain('| --memory-mib 256 | 1,000,000 | 1000 | 1000 | 240 |');
+    expect(markdownReport(report(), 'c.svg')).not.toContain('Worker memory on a large backlog');
   });
 
   test('a sink that did not finish is never counted as beaten, and differing outputs fail', () => {

@@ -1,7 +1,10 @@
 import { PipelineError } from '../../pipeline/errors.js';
 import { GroupCommit } from '../../pipeline/engine/group-commit.js';
+import { fixedRounds, MemoryBudgetRounds } from '../../pipeline/engine/round-sizer.js';
 import { isRetriable, withRetry } from '../../pipeline/engine/retry.js';
 import type { RowChange } from '../../schemas/change.js';
+
+const change = (id: number): RowChange => ({ table: 'orders', id: String(id), op: 'upsert', row: { id }, before: null, unavailable: [], position: id, txId: null, sourceTsMs: 0, snapshot: false });
 
 describe('retrying store failures', () => {
   test('a retriable failure is retried until it succeeds, with a call between attempts', async () => {
@@ -45,7 +48,6 @@ describe('retrying store failures', () => {
 });
 
 describe('group commit', () => {
-  const change = (id: number): RowChange => ({ table: 'orders', id: String(id), op: 'upsert', row: { id }, before: null, unavailable: [], position: id, txId: null, sourceTsMs: 0, snapshot: false });
 
   test('batches submitted while a round runs are applied together in the next round', async () => {
     const rounds: number[][] = [];
@@ -55,7 +57,7 @@ describe('group commit', () => {
       rounds.push(changes.map((c) => Number(c.id)));
       if (rounds.length === 1) await first;
       return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
-    }, 100);
+    }, fixedRounds(100));
     const a = group.submit([change(1)]);
     await new Promise((r) => setImmediate(r));
     const b = group.submit([change(2)]);
@@ -68,7 +70,7 @@ describe('group commit', () => {
   test('a failed round fails every batch in it, so none of them commits', async () => {
     const group = new GroupCommit(async () => {
       throw new Error('store down');
-    }, 100);
+    }, fixedRounds(100));
     await expect(Promise.all([group.submit([change(1)]), group.submit([change(2)])])).rejects.toThrow('store down');
   });
 
@@ -80,7 +82,7 @@ describe('group commit', () => {
       sizes.push(changes.length);
       if (sizes.length === 1) await first;
       return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
-    }, 3);
+    }, fixedRounds(3));
     const pending = [group.submit([change(0)])];
     await new Promise((r) => setImmediate(r));
     for (let i = 1; i <= 5; i++) pending.push(group.submit([change(i)]));
@@ -97,7 +99,7 @@ describe('group commit', () => {
       rounds += 1;
       if (rounds === 1) await first;
       return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
-    }, 2);
+    }, fixedRounds(2));
     const applied = [group.submit([change(1), change(2)])];
     await new Promise((r) => setImmediate(r));
     applied.push(group.submit([change(3), change(4)]));
@@ -110,5 +112,41 @@ describe('group commit', () => {
     await waiting;
     expect(group.queued).toBe(0);
     await Promise.all(applied);
+  });
+});
+
+describe('rounds under a memory budget', () => {
+  test('the limit halves above 90% pressure, grows by a quarter under 75%, within its bounds', () => {
+    let rss = 0;
+    let heapUsed = 0;
+    const rounds = new MemoryBudgetRounds({ budgetBytes: 1000, maxRoundChanges: 10_000, minRoundChanges: 500, memory: () => ({ rss, heapUsed, heapLimit: 100 }) });
+    expect(rounds.limit).toBe(2000);
+    rss = 950;
+    rounds.afterRound();
+    expect(rounds.limit).toBe(1000);
+    rounds.afterRound();
+    rounds.afterRound();
+    expect(rounds.limit).toBe(500); // never below the floor
+    rss = 800; // between the two thresholds: held
+    rounds.afterRound();
+    expect(rounds.limit).toBe(500);
+    rss = 100;
+    for (let i = 0; i < 40; i++) rounds.afterRound();
+    expect(rounds.limit).toBe(10_000); // never above the throughput setting
+    heapUsed = 95; // a capped heap filling up counts even when the resident set looks fine
+    rounds.afterRound();
+    expect(rounds.limit).toBe(5000);
+  });
+
+  test('a round is formed at the limit in force when it starts, and backpressure follows it', async () => {
+    let limit = 2;
+    const sizes: number[] = [];
+    const group = new GroupCommit(async (changes) => {
+      sizes.push(changes.length);
+      return { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
+    }, { get limit() { return limit; }, afterRound: () => (limit = 4) });
+    await Promise.all([1, 2, 3, 4, 5, 6, 7].map((i) => group.submit([change(i)])));
+    expect(sizes).toEqual([2, 4, 1]);
+    expect(group.limit).toBe(4);
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { drainBench } from '../../bench/drain-bench.js';
 import { readsBench } from '../../bench/reads-bench.js';
+import { rssBench } from '../../bench/rss-bench.js';
 import { compareBench } from '../../bench/compare-bench.js';
 import { chartSvg, markdownReport, targets } from '../../bench/compare-report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,15 +11,30 @@ import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json]';
+const USAGE =
+  'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] [--rss-events N] [--rss-budgets 256,default] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json] | rss [--events N] [--budgets 256,default] [--json]';
+
+/** "256,default": memory budgets in MiB, "default" for the worker without one. */
+const budgetList = z
+  .string()
+  .regex(/^(\d+|default)(,(\d+|default))*$/, 'a comma-separated list of MiB figures or "default", e.g. 256,default')
+  .transform((v) => v.split(',').map((b) => (b === 'default' ? undefined : Number(b))));
 
 export async function benchCommand(argv: string[], log: Logger): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'compare') {
     const { values } = parseCommandArgs(
       rest,
-      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' }, 'capacity-seconds': { type: 'string' } },
-      z.object({ quick: z.boolean().optional(), changes: positiveInt.optional(), inserts: positiveInt.optional(), 'freshness-seconds': positiveInt.optional(), 'capacity-seconds': positiveInt.optional() }),
+      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' }, 'capacity-seconds': { type: 'string' }, 'rss-events': { type: 'string' }, 'rss-budgets': { type: 'string' } },
+      z.object({
+        quick: z.boolean().optional(),
+        changes: positiveInt.optional(),
+        inserts: positiveInt.optional(),
+        'freshness-seconds': positiveInt.optional(),
+        'capacity-seconds': positiveInt.optional(),
+        'rss-events': z.coerce.number().int().min(0).optional(),
+        'rss-budgets': budgetList.default([256, undefined]),
+      }),
       USAGE,
     );
     const quick = values.quick === true;
@@ -27,6 +43,8 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
       inserts: values.inserts ?? (quick ? 20_000 : 200_000),
       freshnessSeconds: values['freshness-seconds'] ?? (quick ? 15 : 60),
       capacitySeconds: values['capacity-seconds'] ?? (quick ? 10 : 30),
+      rssEvents: values['rss-events'] ?? (quick ? 0 : 1_000_000),
+      rssBudgets: values['rss-budgets'],
     };
     const report = await compareBench(loadSettings(), log, options, (line) => console.log(line));
     const dir = join(PROJECT_ROOT, 'bench-results');
@@ -50,6 +68,17 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
     const report = await readsBench(loadSettings(), log, { hotKeys: values.keys, connections: values.connections, durationS: values.duration }, (line) => console.log(line));
     if (values.json === true) console.log(JSON.stringify(report));
     return report.runs.every((r) => r.non2xx === 0 && r.errors === 0) ? 0 : 1;
+  }
+  if (sub === 'rss') {
+    const { values } = parseCommandArgs(
+      rest,
+      { events: { type: 'string' }, budgets: { type: 'string' }, json: { type: 'boolean' } },
+      z.object({ events: positiveInt.default(1_000_000), budgets: budgetList.default([256, undefined]), json: z.boolean().optional() }),
+      USAGE,
+    );
+    const runs = await rssBench(loadSettings(), log, { events: values.events, budgets: values.budgets }, (line) => console.log(line));
+    if (values.json === true) console.log(JSON.stringify(runs));
+    return 0;
   }
   if (sub !== 'drain') throw new PipelineError('CLI_USAGE', `unknown bench "${sub ?? ''}"`, { hint: `usage: ${USAGE}` });
   const { values } = parseCommandArgs(rest, { changes: { type: 'string' }, json: { type: 'boolean' } }, z.object({ changes: positiveInt.default(200_000), json: z.boolean().optional() }), USAGE);

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { loadSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
@@ -5,13 +7,13 @@ import { SHOP } from '../../shop/defaults.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)]';
+const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' } },
+    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' } },
     z.object({
       group: z.string().min(1).default(SHOP.consumerGroup),
       schema: z.string().min(1).default(SHOP.schema),
@@ -20,10 +22,25 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       'metrics-port': z.coerce.number().int().min(0).max(65535).default(loadSettings().env.METRICS_PORT),
       // Larger rounds coalesce more writes (faster backlog drains) and hold more documents in memory.
       'round-changes': z.coerce.number().int().min(1).optional(),
+      // A resident-memory budget: rounds follow it instead of always taking --round-changes.
+      'memory-mib': z.coerce.number().int().min(128).optional(),
     }),
     USAGE,
   );
-  const worker = await runWorker({ topicPrefix: values['topic-prefix'], schema: values.schema, groupId: values.group, mongoDatabase: values.database, metricsPort: values['metrics-port'], ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }) }, log);
+  const budget = values['memory-mib'];
+  if (budget !== undefined && getHeapStatistics().heap_size_limit > (heapCapMiB(budget) + 64) * 1024 * 1024) return restartWithHeapCap(heapCapMiB(budget), log);
+  const worker = await runWorker(
+    {
+      topicPrefix: values['topic-prefix'],
+      schema: values.schema,
+      groupId: values.group,
+      mongoDatabase: values.database,
+      metricsPort: values['metrics-port'],
+      ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }),
+      ...(budget === undefined ? {} : { memoryBudgetMiB: budget }),
+    },
+    log,
+  );
   console.log(`projector running; metrics on ${worker.metricsUrl ?? '(off)'}/metrics`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -32,4 +49,23 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
   log.info('stopping: finishing the batch in flight');
   await worker.stop();
   return 0;
+}
+
+/**
+ * V8's old space under a memory budget: half of it. The rest is the young generation, Buffers
+ * (fetched batches, BSON) and the code itself. Without a cap V8 lets garbage pile up to gigabytes
+ * before it collects, and the rounds would shrink for garbage rather than live data.
+ */
+export function heapCapMiB(budgetMiB: number): number {
+  return Math.floor(budgetMiB / 2);
+}
+
+/** The heap size is fixed when Node starts: run this same command again in a child that has the cap. */
+async function restartWithHeapCap(capMiB: number, log: Logger): Promise<number> {
+  log.info({ heapMiB: capMiB, event: 'heap_capped' }, 'restarting with a V8 heap cap for the memory budget');
+  const child = spawn(process.execPath, [`--max-old-space-size=${capMiB}`, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  process.on('SIGTERM', forward('SIGTERM'));
+  process.on('SIGINT', forward('SIGINT'));
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128))));
 }

@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../config.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** The highest resident set size the worker reported on its /metrics so far. */
+  peakRssBytes(): number;
+  /** Stops sampling and sends SIGTERM. */
+  stop(): void;
+}
+
+/**
+ * `cdc run` in a process of its own, as deployed, so its memory is its own: the resident set size
+ * is read from the worker's /metrics (process_resident_memory_bytes) twice a second.
+ */
+export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
+  const port = await freePort();
+  let peak = 0;
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', ...args, '--metrics-port', String(port)], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const timer = setInterval(() => {
+    void fetch(`http://127.0.0.1:${port}/metrics`)
+      .then((r) => r.text())
+      .then((t) => {
+        const m = /^cdc_worker_process_resident_memory_bytes (\d+)/m.exec(t);
+        if (m !== null) peak = Math.max(peak, Number(m[1]));
+      })
+      .catch(() => undefined);
+  }, 500);
+  return {
+    child,
+    peakRssBytes: () => peak,
+    stop() {
+      clearInterval(timer);
+      child.kill('SIGTERM');
+    },
+  };
+}
