@@ -37,4 +37,16 @@ if [ "${1:-}" = "test" ]; then
   rm -f "$summary"
   exit "$status"
 fi
-exec node dist/pipeline/cli/main.js "$@"
+# A worker's memory budget caps V8's old space at half of it (heapCapMiB in
+# pipeline/engine/round-sizer.ts): fixed when Node starts, so it is given here.
+node_flags=()
+if [ "${1:-}" = "run" ]; then
+  prev=""
+  for arg in "$@"; do
+    case "$arg" in --memory-mib=*) mib="${arg#--memory-mib=}" ;; esac
+    [ "$prev" = "--memory-mib" ] && mib="$arg"
+    prev="$arg"
+  done
+  if [[ "${mib:-}" =~ ^[0-9]+$ ]]; then node_flags+=("--max-old-space-size=$((mib / 2))"); fi
+fi
+exec node "${node_flags[@]}" dist/pipeline/cli/main.js "$@"

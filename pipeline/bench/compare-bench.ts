@@ -50,6 +50,32 @@ export interface W1Result {
   firstDifferences: string[];
   /** The visible documents W1 wrote (for C_store). */
   docs: { _id: number }[];
+  /** Where our drain's time went, by store operation. */
+  profile: StoreProfile[];
+}
+
+/** Seconds spent in one kind of store operation during a drain (concurrent calls each counted). */
+export interface StoreProfile {
+  operation: string;
+  calls: number;
+  seconds: number;
+}
+
+function topProfile(rows: StoreProfile[]): StoreProfile[] {
+  return rows.sort((a, b) => b.seconds - a.seconds).slice(0, 8).map((r) => ({ ...r, seconds: Math.round(r.seconds * 10) / 10 }));
+}
+
+/** The worker's `cdc_store_operation_seconds` histogram, read from its /metrics text. */
+export function storeProfileFromMetrics(text: string): StoreProfile[] {
+  const rows = new Map<string, StoreProfile>();
+  for (const m of text.matchAll(/^cdc_store_operation_seconds_(sum|count)\{operation="([^"]+)"\} ([0-9.e+-]+)$/gm)) {
+    const [, kind, operation, value] = m as unknown as [string, 'sum' | 'count', string, string];
+    const row = rows.get(operation) ?? { operation, calls: 0, seconds: 0 };
+    if (kind === 'sum') row.seconds = Number(value);
+    else row.calls = Number(value);
+    rows.set(operation, row);
+  }
+  return topProfile([...rows.values()]);
 }
 
 export interface CompareReport {
@@ -58,7 +84,7 @@ export interface CompareReport {
   cClient: number;
   cStore: number;
   w1: Omit<W1Result, 'docs'>[];
-  w2: DrainRun & { peakRssMiB: number };
+  w2: DrainRun & { peakRssMiB: number; profile: StoreProfile[] };
   /** The worker draining a large backlog, per memory budget (absent when skipped). */
   rss?: RssRun[];
   /**
@@ -123,6 +149,7 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
     },
     { everyMs: 100 },
   );
+  const profile = topProfile([...(worker?.storeTimings() ?? new Map()).entries()].map(([operation, t]) => ({ operation, calls: t.count, seconds: t.ms / 1000 })));
   await worker?.stop();
   say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s)`);
   const sinkName = `${shop.name}-${workload}-sink`;
@@ -171,6 +198,7 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
     differences: differing.length,
     firstDifferences: differing.slice(0, 5).map((id) => `${id}: ours ${JSON.stringify(oursDocs.get(id) ?? null)} sink ${JSON.stringify(sinkDocs.get(id) ?? null)}`),
     docs: [...oursDocs].map(([id, d]) => ({ _id: Number(id), ...d })),
+    profile,
   };
 }
 
@@ -234,6 +262,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
       worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db]);
     });
     const peakRss = worker?.peakRssBytes() ?? 0;
+    const w2Profile = storeProfileFromMetrics((await worker?.metrics()) ?? '');
     say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
 
     // Freshness, on its own workload (order updates over the 500 newest orders, each rewriting an
@@ -340,7 +369,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;
     // Last, on a backlog of its own: the worker's peak RSS draining it, per memory budget.
     const rss = opts.rssEvents > 0 ? await rssBench(settings, log, { events: opts.rssEvents, budgets: opts.rssBudgets }, say) : undefined;
-    return { at: new Date().toISOString(), options: opts, cClient, cStore, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576) }, freshness, ...(rss === undefined ? {} : { rss }) };
+    return { at: new Date().toISOString(), options: opts, cClient, cStore, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile }, freshness, ...(rss === undefined ? {} : { rss }) };
   } finally {
     const admin = kafka.admin();
     await admin.connect();

@@ -1,4 +1,4 @@
-import type { CompareReport } from './compare-bench.js';
+import type { CompareReport, StoreProfile } from './compare-bench.js';
 import type { DrainRun } from './drain-timer.js';
 
 export interface Target {
@@ -63,6 +63,14 @@ ${diffs === '' ? '' : `\nFirst differences:\n${diffs}\n`}
 ## W2 (order_views + customer_views)
 
 ${Math.round(r.w2.rate)} events/s over ${r.w2.records} records in ${r.w2.seconds.toFixed(1)} s; worker peak RSS ${r.w2.peakRssMiB} MiB.
+
+### Where the time went
+
+What each drain spent in the store, by operation (seconds summed over concurrent calls, so
+they can add up to more than the drain); the store's own CPU profile and why the targets
+above are missed are in docs/PERFORMANCE.md.
+
+${profileTable([...r.w1.map((w) => [`W1 ${w.workload}`, w.profile] as const), ['W2', r.w2.profile] as const])}
 
 ${rssSection(r)}## End-to-end freshness
 
@@ -146,7 +154,7 @@ function rssSection(r: CompareReport): string {
   const rows = r.rss.map((run) => `| ${run.label} | ${run.records.toLocaleString('en-US')} | ${Math.round(run.rate)} | ${run.seconds.toFixed(0)} | ${run.peakRssMiB} |`).join('\n');
   return `## Worker memory on a large backlog
 
-Orders and their lines inserted 5,000 orders per transaction, drained by a \`cdc run\` process per
+Orders (over 20,000 customers) and their lines inserted 5,000 orders per transaction, drained by a \`cdc run\` process per
 row (its own group and database); peak resident memory read from its /metrics.
 
 | worker | records | events/s | seconds | peak RSS (MiB) |
@@ -154,4 +162,9 @@ row (its own group and database); peak resident memory read from its /metrics.
 ${rows}
 
 `;
+}
+
+function profileTable(drains: (readonly [string, StoreProfile[] | undefined])[]): string {
+  const rows = drains.flatMap(([drain, profile]) => (profile ?? []).map((p) => `| ${drain} | ${p.operation} | ${p.calls} | ${p.seconds.toFixed(1)} |`));
+  return rows.length === 0 ? '(no store timings recorded)' : `| drain | operation | calls | seconds |\n|---|---|---|---|\n${rows.join('\n')}`;
 }

@@ -8,8 +8,10 @@ import { timeDrain } from './drain-timer.js';
 import { BenchShop } from './harness.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
 
+const CUSTOMERS = 20_000;
+
 export interface RssOptions {
-  /** Events in the backlog: half order inserts, half line inserts, in transactions of 5,000 orders. */
+  /** Events in the backlog: half order inserts, half line inserts, in transactions of 5,000 orders over 20,000 customers. */
   events: number;
   /** Worker memory budgets to drain it under (`cdc run --memory-mib`); `undefined` is the default worker. */
   budgets: (number | undefined)[];
@@ -35,15 +37,16 @@ export async function rssBench(settings: Settings, log: Logger, opts: RssOptions
   const runs: RssRun[] = [];
   try {
     say(`preparing ${shop.name}: ${opts.events} events (orders and their lines, inserted 5,000 orders per transaction)`);
-    await shop.create({ customers: 2000, products: 500 });
+    // Many customers, as a shop has: each gets about 25 orders, so a customer_views document stays small.
+    await shop.create({ customers: CUSTOMERS, products: 500 });
     const pool = appPool(settings, 1);
     const s = ident(shop.name);
     try {
       for (let orders = 0; orders < opts.events / 2; orders += 5000) {
         await pool.query(
-          `WITH o AS (INSERT INTO ${s}.orders (customer_id, note) SELECT 1 + (g % 2000), 'rss' FROM generate_series(1, $1) g RETURNING id)
+          `WITH o AS (INSERT INTO ${s}.orders (customer_id, note) SELECT 1 + ((g + $2) % ${CUSTOMERS}), 'rss' FROM generate_series(1, $1) g RETURNING id)
            INSERT INTO ${s}.order_lines (order_id, product_id, quantity, unit_price) SELECT o.id, p.id, 1, p.price FROM o JOIN ${s}.products p ON p.id = 1 + (o.id % 500)`,
-          [Math.min(5000, Math.ceil(opts.events / 2) - orders)],
+          [Math.min(5000, Math.ceil(opts.events / 2) - orders), orders],
         );
       }
     } finally {

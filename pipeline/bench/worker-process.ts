@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../config.js';
+import { heapCapMiB } from '../engine/round-sizer.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -17,6 +18,8 @@ export interface WorkerProcess {
   child: ChildProcess;
   /** The highest resident set size the worker reported on its /metrics so far. */
   peakRssBytes(): number;
+  /** Its /metrics text now ('' when it does not answer). */
+  metrics(): Promise<string>;
   /** Stops sampling and sends SIGTERM. */
   stop(): void;
 }
@@ -28,7 +31,10 @@ export interface WorkerProcess {
 export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
   const port = await freePort();
   let peak = 0;
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', ...args, '--metrics-port', String(port)], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
+  // As ./cdc starts it: with a memory budget, Node itself gets the heap cap (no restarting parent).
+  const budget = args.indexOf('--memory-mib');
+  const node = budget === -1 ? [] : [`--max-old-space-size=${heapCapMiB(Number(args[budget + 1]))}`];
+  const child = spawn(process.execPath, [...node, join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', ...args, '--metrics-port', String(port)], { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
   const timer = setInterval(() => {
     void fetch(`http://127.0.0.1:${port}/metrics`)
       .then((r) => r.text())
@@ -41,6 +47,7 @@ export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
   return {
     child,
     peakRssBytes: () => peak,
+    metrics: () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => ''),
     stop() {
       clearInterval(timer);
       child.kill('SIGTERM');

@@ -60,3 +60,13 @@ export class MemoryBudgetRounds implements RoundSizer {
     else if (pressure < 0.75) this.current = Math.min(this.opts.maxRoundChanges, Math.ceil(this.current * 1.25));
   }
 }
+
+/**
+ * V8's old space under a memory budget: half of it. The rest is the young generation, Buffers
+ * (fetched batches, BSON) and the code itself. Without a cap V8 lets garbage pile up to gigabytes
+ * before it collects, and the rounds would shrink for garbage rather than live data. (`./cdc`
+ * applies the same half when it starts `run --memory-mib N`.)
+ */
+export function heapCapMiB(budgetMiB: number): number {
+  return Math.floor(budgetMiB / 2);
+}

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -26,6 +27,7 @@ export class WorkerMetrics {
   readonly documentsWritten = new Counter({ name: 'cdc_documents_written_total', help: 'Documents written, per collection', labelNames: ['collection'], registers: [this.registry] });
   readonly batchRecords = new Histogram({ name: 'cdc_batch_records', help: 'Records per applied chunk of a fetched batch', buckets: [1, 10, 50, 100, 500, 1000, 2000, 5000], registers: [this.registry] });
   readonly roundChanges = new Histogram({ name: 'cdc_round_changes', help: 'Changes per store round (group commit across partitions)', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000, 40000, 80000], registers: [this.registry] });
+  readonly heapLimit = new Gauge({ name: 'cdc_heap_limit_bytes', help: "V8's heap size limit (capped by cdc run --memory-mib)", registers: [this.registry] });
   readonly roundLimit = new Gauge({ name: 'cdc_round_limit_changes', help: 'Most changes the next store round may take (follows the memory budget when one is set)', registers: [this.registry] });
   readonly storeSeconds = new Histogram({
     name: 'cdc_store_operation_seconds',
@@ -46,6 +48,7 @@ export class WorkerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cdc_worker_' });
+    this.heapLimit.set(getHeapStatistics().heap_size_limit);
   }
 
   /** Operations are named `<kind> <collection>` (a handful per projection): bounded cardinality. */

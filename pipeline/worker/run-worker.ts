@@ -65,8 +65,8 @@ export interface WorkerTarget {
   maxRoundChanges?: number;
   /**
    * Resident memory to stay under: rounds then follow it (MemoryBudgetRounds, up to
-   * `maxRoundChanges`) and fetches shrink. Also cap V8's heap to match (`cdc run --memory-mib`
-   * restarts itself with one), or the heap grows lazily and the rounds shrink for garbage.
+   * `maxRoundChanges`) and fetches shrink. Also cap V8's heap to match (`heapCapMiB`; `./cdc run
+   * --memory-mib` does), or the heap grows lazily and the rounds shrink for garbage.
    */
   memoryBudgetMiB?: number;
   /** Bytes fetched per partition (and 8x that per fetch): what bounds a worker's memory under a backlog. */

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,11 +21,11 @@ describe('faults', () => {
   afterEach(async () => env.dispose());
 
   /** A worker as operators run it: its own process, the built CLI. */
-  function workerProcess(name: string): ChildProcess {
+  function workerProcess(name: string, extra: string[] = []): ChildProcess {
     const child = spawn(
       process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--schema', env.schema, '--topic-prefix', env.topicPrefix, '--group', env.groupId, '--database', env.mongoDatabase, '--metrics-port', '0'],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env['WORKER_LOG_LEVEL'] ?? 'warn' } },
+      [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--schema', env.schema, '--topic-prefix', env.topicPrefix, '--group', env.groupId, '--database', env.mongoDatabase, '--metrics-port', '0', ...extra],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env['WORKER_LOG_LEVEL'] ?? 'warn' } },
     );
     // Keep the worker's log for a failing run: $TMPDIR/<env>-<name>.log.
     child.stderr?.pipe(createWriteStream(join(tmpdir(), `${env.name}-${name}.log`)));
@@ -49,6 +49,31 @@ describe('faults', () => {
     expect(await exited(survivor)).toBe(0);
     expect(await exited(victim)).toBeNull();
   }, 240_000);
+
+  test('--memory-mib: the worker runs under a capped heap, projects, and does not outlive its parent when that is killed', async () => {
+    const parent = workerProcess('capped', ['--memory-mib', '256']);
+    let out = '';
+    parent.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const url = (await eventually(async () => /metrics on (http:\S+)\/metrics/.exec(out)?.[1], (u) => u !== undefined, 60_000)) as string;
+    const heapLimit = Number(/^cdc_heap_limit_bytes (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+    expect(heapLimit).toBeGreaterThan(64 * 1024 * 1024);
+    expect(heapLimit).toBeLessThan(256 * 1024 * 1024);
+
+    await runLoad(env.pool, { schema: env.schema, changes: 300, concurrency: 2, seed: 5 });
+    await env.converged();
+    const worker = Number(execFileSync('pgrep', ['-P', String(parent.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+    expect(worker).toBeGreaterThan(0);
+    parent.kill('SIGKILL');
+    // Gone, or a zombie waiting for whoever adopted it to reap it.
+    const alive = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    expect(await eventually(async () => alive(worker), (a) => !a, 60_000)).toBe(false);
+  }, 180_000);
 
   test('a malformed event is parked in the dead-letter topic while later events on its partition still project', async () => {
     await env.startWorker();

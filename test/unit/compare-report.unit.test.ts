@@ -1,4 +1,4 @@
-import type { CompareReport } from '../../pipeline/bench/compare-bench.js';
+import { storeProfileFromMetrics, type CompareReport } from '../../pipeline/bench/compare-bench.js';
 import { chartSvg, markdownReport, targets } from '../../pipeline/bench/compare-report.js';
 
 const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, series: [[0, 0], [0.5, 400], [1, 1000]] as [number, number][] });
@@ -10,10 +10,10 @@ function report(overrides: Partial<CompareReport> = {}): CompareReport {
     cClient: 10_000,
     cStore: 4_000,
     w1: [
-      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), ratio: 4, compared: 10, differences: 0, firstDifferences: [] },
-      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [] },
+      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [] },
+      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [] },
     ],
-    w2: { ...run(1500), peakRssMiB: 200 },
+    w2: { ...run(1500), peakRssMiB: 200, profile: [{ operation: 'cas order_views', calls: 12, seconds: 3.5 }] },
     freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130], stages: { source: { p50Ms: 5, p99Ms: 20 }, debezium: { p50Ms: 50, p99Ms: 100 }, worker: { p50Ms: 200, p99Ms: 900 } } },
     ...overrides,
   };
@@ -28,6 +28,22 @@ describe('bench compare report', () => {
     expect(t.get('W2 vs W1 (change mix)')).toMatchObject({ met: false });
     expect(t.get('end-to-end p99 at half capacity')).toMatchObject({ met: true, reached: '120 ms' });
     expect(t.get('worker peak RSS (W2 drain)')).toMatchObject({ met: true });
+  });
+
+  test("the store profile is read from a worker's /metrics and shown per drain", () => {
+    const text = [
+      '# HELP cdc_store_operation_seconds x',
+      'cdc_store_operation_seconds_bucket{le="0.1",operation="cas order_views"} 3',
+      'cdc_store_operation_seconds_sum{operation="cas order_views"} 12.34',
+      'cdc_store_operation_seconds_count{operation="cas order_views"} 40',
+      'cdc_store_operation_seconds_sum{operation="fetch order_views"} 2.01',
+      'cdc_store_operation_seconds_count{operation="fetch order_views"} 40',
+    ].join('\n');
+    expect(storeProfileFromMetrics(text)).toEqual([
+      { operation: 'cas order_views', calls: 40, seconds: 12.3 },
+      { operation: 'fetch order_views', calls: 40, seconds: 2 },
+    ]);
+    expect(markdownReport(report(), 'c.svg')).toContain('| W2 | cas order_views | 12 | 3.5 |');
   });
 
   test('the large-backlog RSS runs are targets of their own, and have their own table', () => {
@@ -45,7 +61,7 @@ describe('bench compare report', () => {
   });
 
   test('a sink that did not finish is never counted as beaten, and differing outputs fail', () => {
-    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'] }] });
+    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'], profile: [] }] });
     const t = new Map(targets(failed).map((x) => [x.what, x]));
     expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: false, reached: expect.stringContaining('did not finish (AssertionError)') });
     expect(t.get('W1 and sink outputs equal')).toMatchObject({ met: false });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { loadSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { SHOP } from '../../shop/defaults.js';
+import { heapCapMiB } from '../../engine/round-sizer.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs } from '../args.js';
 
@@ -43,8 +44,12 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
   );
   console.log(`projector running; metrics on ${worker.metricsUrl ?? '(off)'}/metrics`);
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    // `on`, not `once`: Ctrl-C reaches a capped worker twice (from the terminal and forwarded by
+    // its parent), and a second signal must not kill it while it commits.
+    process.on('SIGTERM', resolve);
+    process.on('SIGINT', resolve);
+    // Started by restartWithHeapCap: its parent is gone.
+    if (process.send !== undefined) process.once('disconnect', resolve);
   });
   log.info('stopping: finishing the batch in flight');
   await worker.stop();
@@ -52,18 +57,14 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
 }
 
 /**
- * V8's old space under a memory budget: half of it. The rest is the young generation, Buffers
- * (fetched batches, BSON) and the code itself. Without a cap V8 lets garbage pile up to gigabytes
- * before it collects, and the rounds would shrink for garbage rather than live data.
+ * The heap size is fixed when Node starts. `./cdc run --memory-mib N` starts Node with the cap;
+ * started any other way, this runs the same command again in a child that has it.
  */
-export function heapCapMiB(budgetMiB: number): number {
-  return Math.floor(budgetMiB / 2);
-}
-
-/** The heap size is fixed when Node starts: run this same command again in a child that has the cap. */
 async function restartWithHeapCap(capMiB: number, log: Logger): Promise<number> {
   log.info({ heapMiB: capMiB, event: 'heap_capped' }, 'restarting with a V8 heap cap for the memory budget');
-  const child = spawn(process.execPath, [`--max-old-space-size=${capMiB}`, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  // The IPC channel closes when this process dies however it dies (SIGKILL included): the worker
+  // then stops too instead of running on, orphaned, beside its replacement.
+  const child = spawn(process.execPath, [`--max-old-space-size=${capMiB}`, ...process.execArgv, ...process.argv.slice(1)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   process.on('SIGTERM', forward('SIGTERM'));
   process.on('SIGINT', forward('SIGINT'));
