@@ -1,9 +1,10 @@
-import { MongoClient } from 'mongodb';
 import type { Settings } from '../config.js';
 import { createKafka } from '../kafka/client.js';
 import type { Logger } from '../logger.js';
 import { appPool } from '../postgres/clients.js';
 import { ident } from '../postgres/sql.js';
+import { connectMongo } from '../store/mongo.js';
+import { DEFAULT_ROUND_CHANGES } from '../worker/run-worker.js';
 import { timeDrain } from './drain-timer.js';
 import { BenchShop } from './harness.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
@@ -33,7 +34,7 @@ export interface RssRun {
 export async function rssBench(settings: Settings, log: Logger, opts: RssOptions, say: (line: string) => void): Promise<RssRun[]> {
   const kafka = createKafka(settings.kafkaBrokers, 'cdc-bench-rss', log);
   const shop = new BenchShop(settings, log);
-  const mongo = new MongoClient(settings.mongoUrl, { directConnection: true });
+  const mongo = await connectMongo(settings.mongoUrl);
   const runs: RssRun[] = [];
   try {
     say(`preparing ${shop.name}: ${opts.events} events (orders and their lines, inserted 5,000 orders per transaction)`);
@@ -54,9 +55,8 @@ export async function rssBench(settings: Settings, log: Logger, opts: RssOptions
     }
     const records = await shop.waitForQuietTopics(kafka, 5000);
     say(`backlog: ${records} records`);
-    await mongo.connect();
     for (const budget of opts.budgets) {
-      const label = budget === undefined ? 'default (rounds up to 80,000 changes)' : `--memory-mib ${budget}`;
+      const label = budget === undefined ? `default (rounds up to ${DEFAULT_ROUND_CHANGES.toLocaleString('en-US')} changes)` : `--memory-mib ${budget}`;
       const run = `${shop.name}_${budget ?? 'default'}`;
       let worker: WorkerProcess | undefined;
       try {
