@@ -89,11 +89,6 @@ export async function readsBench(settings: Settings, log: Logger, opts: { hotKey
   }
   await mongo.db(database).dropDatabase();
   await mongo.close();
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: (await admin.listTopics()).filter((t) => t.includes(shop.name)) }).catch(() => undefined);
-  await admin.deleteGroups([groupId]).catch(() => undefined);
-  await admin.disconnect();
   await shop.dispose();
   return { hotKeys: ids.length, connections: opts.connections, durationS: opts.durationS, runs };
 }

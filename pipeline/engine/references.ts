@@ -173,10 +173,10 @@ export class References {
       const { table, id } = splitKey(key);
       byTable.set(table, (byTable.get(table) ?? new Set()).add(Number(id)));
     }
+    // Tables at once: a small round's latency is its chain of store round trips.
     const out = new Map<string, RefDoc>();
-    for (const [table, ids] of byTable) {
-      for (const [id, ref] of await this.store.fetchRefs(table, [...ids])) out.set(slotKey(table, id), ref);
-    }
+    const fetched = await Promise.all([...byTable].map(async ([table, ids]) => [table, await this.store.fetchRefs(table, [...ids])] as const));
+    for (const [table, refs] of fetched) for (const [id, ref] of refs) out.set(slotKey(table, id), ref);
     return out;
   }
 }

@@ -8,7 +8,9 @@ function report(overrides: Partial<CompareReport> = {}): CompareReport {
     at: '2026-11-26T00:00:00.000Z',
     options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1, rssEvents: 0, rssBudgets: [] },
     cClient: 10_000,
+    cClientSteady: 40_000,
     cStore: 4_000,
+    cStoreFinalDocs: 9_000,
     w1: [
       { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [] },
       { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [] },
