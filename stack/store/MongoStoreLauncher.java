@@ -24,15 +24,19 @@ import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 import org.h2.mvstore.type.ObjectDataType;
 
+import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
+import de.bwaldvogel.mongo.bson.Document;
 
 public class MongoStoreLauncher {
 
@@ -128,20 +132,24 @@ public class MongoStoreLauncher {
  * H2's default key type orders keys it does not know (mongo-java-server's KeyValue, the key of
  * every unique index, _id included) by Java-serializing both sides of every comparison. A profile of
  * compare-and-set replacements showed most of the store's CPU there. This backend opens each index
- * map first with a key type that orders KeyValues by BSON order and otherwise reads and writes
- * exactly as before; H2Database's own openMap then gets the already-open map.
+ * map, and each collection's documents map (keyed by _id values), first with a key type that
+ * orders keys by BSON order and otherwise reads and writes exactly as before; H2Database's own
+ * openMap then gets the already-open map.
  *
  * The order differs from the serialized-bytes order, so a file written without it must not be
  * opened with it: the stack names its data file for this layout (see store.ts).
  */
 class ComparableKeysH2Backend extends H2Backend {
     static final String INDEX_MAP_INFIX = "._index_";
+    /** H2Database names each collection's documents map "databases.<db>.<collection>". */
+    static final String DATA_MAP_PREFIX = "databases.";
 
     /** H2Backend's constructor opens the existing databases, so their index maps are opened first. */
     static ComparableKeysH2Backend open(MVStore mvStore) {
+        ComparableKeysH2Database.store = mvStore;
         for (String mapName : mvStore.getMapNames()) {
-            if (mapName.contains(INDEX_MAP_INFIX)) {
-                KeyValueType.openIndexMap(mvStore, mapName);
+            if (mapName.contains(INDEX_MAP_INFIX) || (mapName.startsWith(DATA_MAP_PREFIX) && !mapName.contains(INDEX_MAP_INFIX))) {
+                KeyValueType.openOrdered(mvStore, mapName);
             }
         }
         return new ComparableKeysH2Backend(mvStore);
@@ -158,6 +166,12 @@ class ComparableKeysH2Backend extends H2Backend {
 }
 
 class ComparableKeysH2Database extends H2Database {
+    /**
+     * The process's one store. H2Database's constructor reopens existing collections before this
+     * class's fields are set, so openOrCreateCollection cannot use a field.
+     */
+    static volatile MVStore store;
+
     private final MVStore mvStore;
 
     ComparableKeysH2Database(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
@@ -171,17 +185,27 @@ class ComparableKeysH2Database extends H2Database {
         if (mvStore != null) {
             // Same name as H2Database.mapNameForIndex (private there).
             String mapName = getFullCollectionNamespace(collectionName) + ComparableKeysH2Backend.INDEX_MAP_INFIX + indexName;
-            KeyValueType.openIndexMap(mvStore, mapName);
+            KeyValueType.openOrdered(mvStore, mapName);
         }
         return super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse);
+    }
+
+    /** As H2Database.openOrCreateCollection, but the documents map is keyed in BSON order too. */
+    @Override
+    protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+        String namespace = getFullCollectionNamespace(collectionName);
+        MVMap<Object, Document> dataMap = KeyValueType.openOrdered(store, ComparableKeysH2Backend.DATA_MAP_PREFIX + namespace);
+        MVMap<String, Object> metaMap = store.openMap("meta." + namespace);
+        return new H2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
     }
 }
 
 class KeyValueType extends ObjectDataType {
     private static final ValueComparator BSON_ORDER = ValueComparator.ascWithoutListHandling();
 
-    static void openIndexMap(MVStore mvStore, String mapName) {
-        mvStore.openMap(mapName, new MVMap.Builder<Object, Object>().keyType(new KeyValueType()));
+    /** Opens a map keyed in BSON order; H2Database's own openMap later gets this already-open map. */
+    static <V> MVMap<Object, V> openOrdered(MVStore mvStore, String mapName) {
+        return mvStore.openMap(mapName, new MVMap.Builder<Object, V>().keyType(new KeyValueType()));
     }
 
     @Override
@@ -198,6 +222,15 @@ class KeyValueType extends ObjectDataType {
             }
             return Integer.compare(left.size(), right.size());
         }
-        return super.compare(a, b);
+        // A collection without an _id field is keyed by random UUIDs, which H2 orders natively.
+        if (a instanceof KeyValue || b instanceof KeyValue || a instanceof java.util.UUID || b instanceof java.util.UUID) {
+            return super.compare(a, b);
+        }
+        // A documents map is keyed by _id values. H2 orders a type it does not know, such as a
+        // Document _id ({id: 5}), by its Java-serialized bytes, and those include the hash table's
+        // capacity: the same _id built by a request and read back from a page that had left the
+        // cache serialize differently, so the lookup misses a document that exists. An upsert
+        // then inserts and collides (a false E11000), and the sink connector stopped on it.
+        return BSON_ORDER.compare(a, b);
     }
 }

@@ -11,11 +11,12 @@ import { classpath, ensureJavaAndJars, JAVA } from './java.js';
  * real mongo image instead; the project relies only on behaviour both share.
  */
 /**
- * The launcher orders index keys by BSON order instead of H2's serialized-bytes order, which a file
- * written by the stock backend does not share: hence a file name of its own ("store.mv" was the
- * stock layout; a leftover one is not read and can be deleted).
+ * The launcher orders index keys and document _ids by BSON order instead of H2's serialized-bytes
+ * order, which a file written otherwise does not share: hence a file name of its own per layout
+ * ("store.mv" was the stock one, "store-bson-keys.mv" had only index keys in BSON order; leftovers
+ * are not read and can be deleted).
  */
-const DATA_FILE = 'store-bson-keys.mv';
+const DATA_FILE = 'store-bson-ids.mv';
 /** MVStore page cache; H2's default of 16 MB re-deserializes most pages of a large collection. */
 const PAGE_CACHE_MB = 768;
 
