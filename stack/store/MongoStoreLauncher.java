@@ -228,9 +228,9 @@ class KeyValueType extends ObjectDataType {
         }
         // A documents map is keyed by _id values. H2 orders a type it does not know, such as a
         // Document _id ({id: 5}), by its Java-serialized bytes, and those include the hash table's
-        // capacity: the same _id built by a request and read back from a page that had left the
-        // cache serialize differently, so the lookup misses a document that exists. An upsert
-        // then inserts and collides (a false E11000), and the sink connector stopped on it.
+        // capacity: two equal Documents can serialize differently (one that grew and shrank does).
+        // Under load a lookup then missed a document that exists, an upsert inserted and collided
+        // (a false E11000), and the sink connector stopped on it.
         return BSON_ORDER.compare(a, b);
     }
 }
