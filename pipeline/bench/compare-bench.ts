@@ -209,6 +209,13 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
   };
 }
 
+/** Seconds to run `writes` as unordered bulks of 500, one after the other. */
+async function timedBulks(collection: Collection<{ _id: number }>, writes: AnyBulkWriteOperation<{ _id: number }>[]): Promise<number> {
+  const started = Date.now();
+  for (let i = 0; i < writes.length; i += 500) await collection.bulkWrite(writes.slice(i, i + 500), { ordered: false });
+  return Math.max(0.001, (Date.now() - started) / 1000);
+}
+
 /** Inserts `n` documents under the `cas` index, then replaces each by `{_id, _rev}`, twice. */
 async function warmCompareAndSet(collection: Collection<{ _id: number; _rev: number }>, n: number): Promise<void> {
   await collection.createIndex({ _id: 1, _rev: 1 }, { unique: true, name: 'cas' });
@@ -280,18 +287,13 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     say(`C_client (no-op kafkajs consumer, orders topic): ${Math.round(cClient)} records/s from its start (${Math.round(client.steadyRate)} from its first batch to its last)`);
 
     // C_store: every event's document upserted raw (a delete deleted), unordered bulks of 500.
-    const rawUpserts = async (collection: string) => {
-      const scratch = mongo.db(`${mix.name}_cstore`).collection<{ _id: number }>(collection);
-      const started = Date.now();
-      for (let i = 0; i < eventWrites.length; i += 500) await scratch.bulkWrite(eventWrites.slice(i, i + 500), { ordered: false });
-      return Math.max(0.001, (Date.now() - started) / 1000);
-    };
+    const scratch = (collection: string) => mongo.db(`${mix.name}_cstore`).collection<{ _id: number }>(collection);
     // The store's JIT is cold after the stack starts, and whoever writes first pays for it (W1's
     // round took 2.2-2.7 s against 0.7-0.8 s on a warm store). Untimed passes of both kinds of
     // write go first: raw upserts (the sink's and C_store's) and compare-and-set (ours).
-    await rawUpserts('warm-up');
+    await timedBulks(scratch('warm-up'), eventWrites);
     await warmCompareAndSet(mongo.db(`${mix.name}_cstore`).collection('warm-up-cas'), eventWrites.length);
-    const cStore = ordersRecords / (await rawUpserts('raw'));
+    const cStore = ordersRecords / (await timedBulks(scratch('raw'), eventWrites));
     await mongo.db(`${mix.name}_cstore`).dropDatabase();
     say(`C_store (raw unordered bulk upserts, one per event of the orders topic): ${Math.round(cStore)} events/s`);
 
@@ -300,10 +302,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
 
     // For reference: only the final documents W1 produced from the mix, which no writer can beat.
     const finalDocs = w1Mix.docs.length > 0 ? w1Mix.docs : [{ _id: 1 }];
-    const scratch = mongo.db(`${mix.name}_cstore`).collection<{ _id: number }>('final');
-    const storeStart = Date.now();
-    for (let i = 0; i < finalDocs.length; i += 500) await scratch.bulkWrite(finalDocs.slice(i, i + 500).map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })), { ordered: false });
-    const cStoreFinalDocs = finalDocs.length / Math.max(0.001, (Date.now() - storeStart) / 1000);
+    const cStoreFinalDocs = finalDocs.length / (await timedBulks(scratch('final'), finalDocs.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } }))));
     await mongo.db(`${mix.name}_cstore`).dropDatabase();
     say(`  the ${finalDocs.length} final W1 documents alone, upserted raw: ${Math.round(cStoreFinalDocs)} docs/s`);
 
