@@ -4,6 +4,7 @@ import { PipelineError } from '../errors.js';
 import type { Namespace } from './generations.js';
 
 const DUPLICATE_KEY = 11000;
+const LEGACY_CAS_INDEX = 'cas';
 
 /**
  * How a projected document is stored: the public fields readers use, plus the state it is
@@ -90,9 +91,9 @@ function storeError(what: string, cause: unknown): PipelineError {
 
 /**
  * The only module that talks to the document store for projections. Every filter is either
- * exactly `{_id}`, `{_id: {$in}}` or `{_id, _rev}` (backed by a unique index): mongo-java-server
- * ignores non-unique indexes and scans for any other filter, and real MongoDB serves these shapes
- * from an index too.
+ * exactly `{_id}`, `{_id: {$in}}` or `{_id, _rev}`, all served by the `_id` index in MongoDB.
+ * mongo-java-server ignores non-unique indexes and scans for any other filter; the stack's store
+ * launcher teaches it the `{_id, ...}` shape.
  */
 export class DocumentStore {
   /** Time spent per store operation (count, milliseconds, documents): where a batch's time goes. */
@@ -230,9 +231,16 @@ export class DocumentStore {
     for (const p of projections) for (const index of p.readIndexes ?? []) await this.collection(p.collection).createIndex({ ...index.key }, { name: index.name });
   }
 
-  /** The compare-and-set filter `{_id, _rev}` must be served by an index, not a scan. */
-  async ensureIndexes(collections: string[]): Promise<void> {
-    for (const name of collections) await this.db.collection(this.physical(name)).createIndex({ _id: 1, _rev: 1 }, { unique: true, name: 'cas' });
+  /**
+   * The compare-and-set filter `{_id, _rev}` is served by the `_id` index (MongoDB does that, and
+   * so does the stack's store launcher). Earlier versions built a unique `{_id, _rev}` index named
+   * `cas` for a store that could not; every write paid for keeping it, so it is dropped.
+   */
+  async dropLegacyIndexes(collections: string[]): Promise<void> {
+    for (const name of collections) {
+      const collection = this.db.collection(this.physical(name));
+      if (await collection.indexExists(LEGACY_CAS_INDEX).catch(() => false)) await collection.dropIndex(LEGACY_CAS_INDEX);
+    }
   }
 }
 

@@ -131,7 +131,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   const metrics = new WorkerMetrics();
   store.onTiming = (op, ms) => metrics.observeStore(op, ms);
   if (staging === undefined) {
-    await store.ensureIndexes(storeCollections(projections));
+    await store.dropLegacyIndexes(storeCollections(projections));
     await store.ensureReadIndexes(projections);
   }
   await applyValidators(store.db, projections, log, (c) => store.physical(c));
@@ -212,7 +212,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       if (staging?.exclusive !== true) return;
       await projector.betweenRounds(async () => {
         await flush();
-        await store.ensureIndexes(storeCollections(projections));
+        await store.dropLegacyIndexes(storeCollections(projections));
         await store.ensureReadIndexes(projections);
         staging.exclusive = false;
         await staging.flush();

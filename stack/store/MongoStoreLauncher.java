@@ -32,6 +32,7 @@ import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
@@ -196,7 +197,38 @@ class ComparableKeysH2Database extends H2Database {
         String namespace = getFullCollectionNamespace(collectionName);
         MVMap<Object, Document> dataMap = KeyValueType.openOrdered(store, ComparableKeysH2Backend.DATA_MAP_PREFIX + namespace);
         MVMap<String, Object> metaMap = store.openMap("meta." + namespace);
-        return new H2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
+        return new IdIndexedH2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
+    }
+}
+
+/**
+ * mongo-java-server uses an index only when a filter names exactly the index's fields, so
+ * `{_id: 5, _rev: 3}` (the pipeline's compare-and-set) scanned the whole collection unless a
+ * second unique index `{_id, _rev}` existed, and every write then paid for keeping that index.
+ * MongoDB serves any filter with an equality on `_id` from the `_id` index and matches the rest on
+ * the one document found; this collection does the same.
+ */
+class IdIndexedH2Collection extends H2Collection {
+    private static final String ID = "_id";
+
+    IdIndexedH2Collection(MongoDatabase database, String collectionName, CollectionOptions options,
+                          MVMap<Object, Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursorRegistry) {
+        super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+    }
+
+    @Override
+    protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip, int limit, int batchSize, Document fieldSelector) {
+        if (query.size() > 1 && query.containsKey(ID)) {
+            Document byId = new Document(ID, query.get(ID));
+            for (Index<Object> index : getIndexes()) {
+                List<IndexKey> keys = index.getKeys();
+                // canHandle accepts a plain value or $in, and refuses other operators ($gt, ...).
+                if (keys.size() == 1 && keys.get(0).getKey().equals(ID) && index.canHandle(byId)) {
+                    return matchDocuments(query, index.getPositions(byId), orderBy, numberToSkip, limit, batchSize, fieldSelector);
+                }
+            }
+        }
+        return super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
     }
 }
 
