@@ -137,7 +137,7 @@ export class Projector {
       // The upsert below reads its documents after the rows were written and embeds the newest of
       // them, so the fan-out leaves those documents to it: one write each instead of two.
       if (refChanges.length > 0) await this.fanOut(projection, refChanges, stats, derived, new Set(incoming.map((c) => String(c.docId))));
-      if (incoming.length > 0) await this.upsert(projection, incoming, stats, derived);
+      if (incoming.length > 0) await this.upsert(projection, incoming, stats, derived, new Set(refChanges.map((c) => slotKey(c.table, c.id))));
     }
     return stats;
   }
@@ -170,7 +170,7 @@ export class Projector {
    * write with compare-and-set, redo the losers, and redo the documents whose embedded rows
    * changed while they were written.
    */
-  private async upsert(projection: Projection, contributions: Contribution[], stats: ApplyStats, derived: Derived, touch: DocId[] = []): Promise<void> {
+  private async upsert(projection: Projection, contributions: Contribution[], stats: ApplyStats, derived: Derived, refreshKeys: ReadonlySet<string> | 'all', touch: DocId[] = []): Promise<void> {
     const byDoc = new Map<string, { id: DocId; items: Contribution[] }>();
     for (const id of touch) byDoc.set(String(id), { id, items: [] });
     for (const c of contributions) {
@@ -182,10 +182,10 @@ export class Projector {
     // memory then holds its changes and one slice of documents, not every document it touches.
     // A document's contributions all sit in one slice, and documents are independent here.
     const all = [...byDoc.values()];
-    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived);
+    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived, refreshKeys);
   }
 
-  private async upsertSlice(projection: Projection, slice: { id: DocId; items: Contribution[] }[], stats: ApplyStats, derived: Derived): Promise<void> {
+  private async upsertSlice(projection: Projection, slice: { id: DocId; items: Contribution[] }[], stats: ApplyStats, derived: Derived, refreshKeys: ReadonlySet<string> | 'all'): Promise<void> {
     let pending = slice;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
@@ -205,7 +205,7 @@ export class Projector {
         return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
       await yieldToEventLoop();
-      await this.references.embed(projection, states);
+      await this.references.embed(projection, states, refreshKeys);
       const writes: Prepared[] = [];
       for (const [i, s] of states.entries()) {
         if (i % 500 === 499) await yieldToEventLoop();
@@ -230,12 +230,12 @@ export class Projector {
   async rewrite(projection: Projection, ids: DocId[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     const derived: Derived = new Map();
-    await this.upsert(projection, [], stats, derived, ids);
+    await this.upsert(projection, [], stats, derived, 'all', ids);
     // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the
     // derived documents are then touched, and rewritten too if they are older.
     for (const target of this.projections) {
       const incoming = derived.get(target.name) ?? [];
-      if (incoming.length > 0) await this.upsert(target, incoming, stats, derived);
+      if (incoming.length > 0) await this.upsert(target, incoming, stats, derived, 'all');
     }
     return stats;
   }
