@@ -61,6 +61,8 @@ function assertNotNewer(projection: Projection, doc: StoredDoc): void {
 
 /** Documents read, folded and written together by an upsert (four store bulks of 500). */
 const UPSERT_SLICE = 2000;
+/** How stale a round may find the generation pointer; a switch waits this much longer for workers. */
+const POINTER_MAX_AGE_MS = 250;
 
 /** Long folds must let kafkajs heartbeats out, or the group thinks this worker died. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -95,12 +97,14 @@ export class Projector {
   }
 
   /**
-   * One round at a time, and each starts on the generation the pointer names: a rebuild's
-   * hand-over relies on a worker never writing the old generation after it reported the new one.
+   * One round at a time: a rebuild's hand-over relies on a worker never writing the old
+   * generation after it reported the new one, and a report happens only in a refresh, between
+   * rounds. The pointer read is skipped when the last one is under POINTER_MAX_AGE_MS old: under
+   * a steady trickle of small rounds it was one store round trip of the few each round costs.
    */
   async apply(changes: RowChange[]): Promise<ApplyStats> {
     return this.serial(async () => {
-      await this.store.namespace?.refresh();
+      await this.store.namespace?.refresh(POINTER_MAX_AGE_MS);
       const stats = await this.store.timed('apply (all steps)', changes.length, () => this.applyAll(changes));
       await this.afterRound?.();
       return stats;
@@ -127,6 +131,7 @@ export class Projector {
 
   private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
+    this.prefetched.clear();
     await this.references.writeRows(changes);
     const derived: Derived = new Map();
     for (const projection of this.projections) {
@@ -182,16 +187,46 @@ export class Projector {
     // memory then holds its changes and one slice of documents, not every document it touches.
     // A document's contributions all sit in one slice, and documents are independent here.
     const all = [...byDoc.values()];
-    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived, refreshKeys);
+    const prefetch = all.length <= UPSERT_SLICE;
+    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived, refreshKeys, prefetch);
   }
 
-  private async upsertSlice(projection: Projection, slice: { id: DocId; items: Contribution[] }[], stats: ApplyStats, derived: Derived, refreshKeys: ReadonlySet<string> | 'all'): Promise<void> {
+  /**
+   * Documents of derived projections read while the documents deriving them are still being
+   * written, for the derived projection's upsert to start from: a small round then waits for one
+   * store round trip less. A prefetched document is only a compare-and-set's starting point, as a
+   * fetched one is: if it changes meanwhile, the write loses and reads it again.
+   */
+  private readonly prefetched = new Map<string, { ids: Set<string>; docs: Promise<Map<string, StoredDoc>> }>();
+
+  private prefetchDerived(states: { state: DocState }[]): void {
+    for (const target of this.projections) {
+      const ids = new Map<string, DocId>();
+      for (const s of states) for (const id of s.state.derivedTo[target.name] ?? []) ids.set(String(id), id);
+      if (ids.size === 0) continue;
+      const docs = this.store.fetch(target.collection, [...ids.values()]);
+      // Awaited by the derived upsert; until then (or if a failure ends the round first) not unhandled.
+      docs.catch(() => undefined);
+      this.prefetched.set(target.name, { ids: new Set(ids.keys()), docs });
+    }
+  }
+
+  /** The prefetched documents, if they cover exactly what this read needs (used once). */
+  private takePrefetched(projection: Projection, ids: DocId[]): Promise<Map<string, StoredDoc>> | undefined {
+    const held = this.prefetched.get(projection.name);
+    this.prefetched.delete(projection.name);
+    if (held === undefined || !ids.every((id) => held.ids.has(String(id)))) return undefined;
+    return held.docs;
+  }
+
+  private async upsertSlice(projection: Projection, slice: { id: DocId; items: Contribution[] }[], stats: ApplyStats, derived: Derived, refreshKeys: ReadonlySet<string> | 'all', prefetch: boolean): Promise<void> {
     let pending = slice;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
         throw new PipelineError('STORE_WRITE_FAILED', `${pending.length} documents of ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       }
-      const docs = await this.store.fetch(projection.collection, pending.map((p) => p.id));
+      const ids = pending.map((p) => p.id);
+      const docs = await ((attempt === 0 ? this.takePrefetched(projection, ids) : undefined) ?? this.store.fetch(projection.collection, ids));
       for (const doc of docs.values()) assertNotNewer(projection, doc);
       // A touched document that no longer exists stays absent: there is nothing to rewrite.
       pending = pending.filter((p) => p.items.length > 0 || docs.has(String(p.id)));
@@ -214,6 +249,7 @@ export class Projector {
         // Unchanged (a redelivery): still send what it derives, in case a crash came in between.
         else this.queueDerived(projection, s.id, s.rev, s.state, prepared.targets, derived);
       }
+      if (prefetch && attempt === 0) this.prefetchDerived(states);
       await this.references.indexNewReferences(projection, writes.map((w) => ({ doc: w.write.doc, previousKeys: w.previousKeys })));
       const lost = await this.write(projection, writes, stats, derived);
       const written = writes.filter((w) => !lost.has(String(w.write.id)));
@@ -230,6 +266,7 @@ export class Projector {
   async rewrite(projection: Projection, ids: DocId[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     const derived: Derived = new Map();
+    this.prefetched.clear();
     await this.upsert(projection, [], stats, derived, 'all', ids);
     // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the
     // derived documents are then touched, and rewritten too if they are older.

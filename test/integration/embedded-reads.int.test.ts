@@ -3,6 +3,7 @@ import { loadSettings } from '../../pipeline/config.js';
 import { Projector } from '../../pipeline/engine/projector.js';
 import { DocumentStore, type StoredDoc } from '../../pipeline/store/documents.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
+import { customerViews } from '../../projections/customer-views.js';
 import { orderViews } from '../../projections/order-views.js';
 import type { RowChange } from '../../schemas/change.js';
 import { randomName } from '../support/shop-env.js';
@@ -46,7 +47,7 @@ describe('embedded rows read by a round', () => {
   const customer = (familyName: string) => change('customers', { id: 1, given_name: 'Ada', family_name: familyName, email: 'ada@example.com', tier: 'gold' });
   const product = (id: number, name: string) => change('products', { id, sku: `SKU-${id}`, name, price: '2.50' });
   const order = (status: string) => change('orders', { id: 100, customer_id: 1, status, currency: 'EUR', note: null, placed_at: '2026-11-27T10:00:00Z', updated_at: '2026-11-27T10:00:00Z' });
-  const line = (id: number, productId: number) => change('order_lines', { id, order_id: 100, product_id: productId, quantity: 1, unit_price: '2.50' });
+  const line = (id: number, productId: number, orderId = 100) => change('order_lines', { id, order_id: orderId, product_id: productId, quantity: 1, unit_price: '2.50' });
   const refReads = () => new Map([...store.timings].filter(([op]) => op.startsWith('fetch _ref_')).map(([op, t]) => [op, t.docs]));
   const view = async () => (await db.collection<StoredDoc>(orderViews.collection).findOne({ _id: 100 })) as Record<string, unknown> | null;
 
@@ -64,6 +65,19 @@ describe('embedded rows read by a round', () => {
     // Before the write, and once after it: the protocol's check that it did not change meanwhile.
     expect(refReads()).toEqual(new Map([['fetch _ref_products', 2]]));
     expect(await view()).toMatchObject({ lines: [{ productName: 'Pen' }, { productName: 'Ink' }] });
+  });
+
+  test('the customer documents an order round derives into are read once, while the orders are written', async () => {
+    projector = new Projector(store, [orderViews, customerViews]);
+    const secondOrder = change('orders', { id: 101, customer_id: 1, status: 'placed', currency: 'EUR', note: null, placed_at: '2026-11-28T10:00:00Z', updated_at: '2026-11-28T10:00:00Z' });
+    await projector.apply([customer('Lovelace'), product(10, 'Pen'), order('placed'), line(1000, 10)]);
+
+    store.timings.clear();
+    await projector.apply([line(1001, 10), secondOrder, line(1002, 10, 101)]);
+
+    expect(store.timings.get('fetch customer_views')).toMatchObject({ count: 1, docs: 1 });
+    const customerView = await db.collection<StoredDoc>(customerViews.collection).findOne({ _id: 1 });
+    expect(customerView).toMatchObject({ orderCount: 2, lifetimeValue: '7.50', lastOrderAt: new Date('2026-11-28T10:00:00Z') });
   });
 
   test('a row changed in the round that also updates a document embedding it reaches that document', async () => {
