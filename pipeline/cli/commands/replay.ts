@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROJECTIONS } from '../../../projections/registry.js';
 import { loadSettings } from '../../config.js';
+import { limitHeapGrowth } from '../../engine/round-sizer.js';
 import { PipelineError } from '../../errors.js';
 import { createKafka } from '../../kafka/client.js';
 import type { Logger } from '../../logger.js';
@@ -21,6 +22,7 @@ const USAGE = `cdc replay <${NAMES}> [--source topics|snapshot] [--dry-run] [--r
  * from the CDC topics while the live one keeps serving, then switches readers in one step.
  */
 export async function replayCommand(argv: string[], log: Logger): Promise<number> {
+  limitHeapGrowth();
   const settings = loadSettings();
   const { values, positionals } = parseCommandArgs(
     argv,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { loadSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { SHOP } from '../../shop/defaults.js';
-import { heapCapMiB } from '../../engine/round-sizer.js';
+import { heapCapMiB, limitHeapGrowth } from '../../engine/round-sizer.js';
 import { runWorker } from '../../worker/run-worker.js';
 import { parseCommandArgs } from '../args.js';
 
@@ -30,6 +30,7 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
   );
   const budget = values['memory-mib'];
   if (budget !== undefined && getHeapStatistics().heap_size_limit > (heapCapMiB(budget) + 64) * 1024 * 1024) return restartWithHeapCap(heapCapMiB(budget), log);
+  limitHeapGrowth();
   const worker = await runWorker(
     {
       topicPrefix: values['topic-prefix'],
