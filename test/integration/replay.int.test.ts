@@ -56,7 +56,8 @@ describe('replay', () => {
     const live = await env.startWorker();
     const service: RunningReadService = await startReadService({ port: 0, database: env.mongoDatabase, redis: false }, env.log);
     try {
-      await runLoad(env.pool, { schema: env.schema, rate: 400, durationS: 4, concurrency: 2, seed: 11 });
+      // A count, not a duration: on a loaded machine 4 s at 400/s made fewer than the 1,000 events asserted below.
+      await runLoad(env.pool, { schema: env.schema, rate: 400, changes: 1600, concurrency: 2, seed: 11 });
       await env.converged();
       const customers = (await env.sql<{ id: number }>('SELECT id FROM $schema.customers ORDER BY id LIMIT 20')).map((r) => r.id);
 
