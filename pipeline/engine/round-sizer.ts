@@ -76,7 +76,7 @@ export function heapCapMiB(budgetMiB: number): number {
  * picks the factor from the allocation rate, up to 4x, and a draining worker allocates fast: on
  * the 32,000-record W2 drain of `bench compare --quick` its heap peaked at about 200 MiB for 50–80
  * MiB live, and its resident set at 328–354 MiB. Growing by a quarter gave 238–247 MiB at the same
- * records/s (3,332–4,545 against 3,683–4,151 over three runs each).
+ * records/s (3,332–4,545 over five runs against 3,683–4,328 over seven).
  */
 export const HEAP_GROWING_PERCENT = 25;
 
