@@ -131,7 +131,15 @@ export class Projector {
 
   private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
-    this.prefetched.clear();
+    try {
+      await this.applyProjections(changes, stats);
+    } finally {
+      await this.settlePrefetches();
+    }
+    return stats;
+  }
+
+  private async applyProjections(changes: RowChange[], stats: ApplyStats): Promise<void> {
     await this.references.writeRows(changes);
     const derived: Derived = new Map();
     for (const projection of this.projections) {
@@ -144,7 +152,6 @@ export class Projector {
       if (refChanges.length > 0) await this.fanOut(projection, refChanges, stats, derived, new Set(incoming.map((c) => String(c.docId))));
       if (incoming.length > 0) await this.upsert(projection, incoming, stats, derived, new Set(refChanges.map((c) => slotKey(c.table, c.id))));
     }
-    return stats;
   }
 
   private async fanOut(projection: Projection, changes: RowChange[], stats: ApplyStats, derived: Derived, upserted: ReadonlySet<string>): Promise<void> {
@@ -198,6 +205,8 @@ export class Projector {
    * fetched one is: if it changes meanwhile, the write loses and reads it again.
    */
   private readonly prefetched = new Map<string, { ids: Set<string>; docs: Promise<Map<string, StoredDoc>> }>();
+  /** Every prefetch of this round, used or not: settled before the round ends. */
+  private readonly prefetchesInFlight: Promise<unknown>[] = [];
 
   private prefetchDerived(states: { state: DocState }[]): void {
     for (const target of this.projections) {
@@ -205,10 +214,19 @@ export class Projector {
       for (const s of states) for (const id of s.state.derivedTo[target.name] ?? []) ids.set(String(id), id);
       if (ids.size === 0) continue;
       const docs = this.store.fetch(target.collection, [...ids.values()]);
-      // Awaited by the derived upsert; until then (or if a failure ends the round first) not unhandled.
-      docs.catch(() => undefined);
+      // Its failure surfaces in the derived upsert that uses it; an unused one is only settled.
+      this.prefetchesInFlight.push(docs.catch(() => undefined));
       this.prefetched.set(target.name, { ids: new Set(ids.keys()), docs });
     }
+  }
+
+  /**
+   * No prefetch outlives its round: one the derived upsert did not use must not land after the
+   * round, when a rebuild's staging store may have flushed and evicted what it read.
+   */
+  private async settlePrefetches(): Promise<void> {
+    await Promise.all(this.prefetchesInFlight.splice(0));
+    this.prefetched.clear();
   }
 
   /** The prefetched documents, if they cover exactly what this read needs (used once). */
@@ -266,13 +284,16 @@ export class Projector {
   async rewrite(projection: Projection, ids: DocId[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: 0, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     const derived: Derived = new Map();
-    this.prefetched.clear();
-    await this.upsert(projection, [], stats, derived, 'all', ids);
-    // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the
-    // derived documents are then touched, and rewritten too if they are older.
-    for (const target of this.projections) {
-      const incoming = derived.get(target.name) ?? [];
-      if (incoming.length > 0) await this.upsert(target, incoming, stats, derived, 'all');
+    try {
+      await this.upsert(projection, [], stats, derived, 'all', ids);
+      // What the rewritten documents derive is unchanged by a version bump, but send it anyway: the
+      // derived documents are then touched, and rewritten too if they are older.
+      for (const target of this.projections) {
+        const incoming = derived.get(target.name) ?? [];
+        if (incoming.length > 0) await this.upsert(target, incoming, stats, derived, 'all');
+      }
+    } finally {
+      await this.settlePrefetches();
     }
     return stats;
   }

@@ -64,6 +64,15 @@ export class StagingStore extends DocumentStore {
     }
     if (missing.length > 0 && this.spilled.has(collection)) {
       for (const [id, doc] of await read(missing)) {
+        // Written here while the store was read (reads of one collection can overlap): the held
+        // document is newer than the stored one, and replacing it would lose that write. It is
+        // in the store, though, so its flush must replace rather than insert.
+        const meanwhile = m.get(id);
+        if (meanwhile !== undefined) {
+          meanwhile.stored = true;
+          out.set(id, structuredClone(meanwhile.doc) as T);
+          continue;
+        }
         m.set(id, { doc: doc as Held['doc'], stored: true, dirty: false });
         out.set(id, structuredClone(doc));
       }

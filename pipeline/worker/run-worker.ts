@@ -212,7 +212,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       if (staging?.exclusive !== true) return;
       await projector.betweenRounds(async () => {
         await flush();
-        await store.dropLegacyIndexes(storeCollections(projections));
+        // A generation a rebuild created never had the legacy `cas` index: only the read indexes.
         await store.ensureReadIndexes(projections);
         staging.exclusive = false;
         await staging.flush();

@@ -1,7 +1,9 @@
 import type { Db, MongoClient } from 'mongodb';
 import { loadSettings } from '../../pipeline/config.js';
 import { DocumentStore, type StoredDoc } from '../../pipeline/store/documents.js';
+import { Namespace } from '../../pipeline/store/generations.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
+import { StagingStore } from '../../pipeline/store/staging-store.js';
 import { randomName } from '../support/shop-env.js';
 
 /**
@@ -63,5 +65,36 @@ describe('document store compare-and-set', () => {
     expect(await store.casWrite(collection, [{ id: 1, expectedRev: 1, doc: doc(1, 2, 'paid') }])).toEqual([]);
     expect(await store.casWrite(collection, [{ id: 1, expectedRev: 1, doc: doc(1, 2, 'late') }])).toEqual([1]);
     expect(await statuses()).toEqual(new Map([[1, 'paid@2']]));
+  });
+});
+
+/** A rebuild's staging store: documents in memory, read through to the store on a miss. */
+describe('staging store reads', () => {
+  let client: MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    client = await connectMongo(loadSettings().mongoUrl);
+    db = client.db(randomName('staging'));
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  test('a read of the store that overlaps a write of the same document does not replace the written one', async () => {
+    const stored: StoredDoc = { _id: 7, _rev: 1, _visible: false, _refKeys: [], _state: { slots: {}, refs: {}, derivedTo: {}, rev: 1 }, status: 'stored' };
+    await db.collection<StoredDoc>('docs').insertOne(stored);
+    const staging = new StagingStore(db, new Namespace(db, []), 1000);
+    await staging.open(['docs']);
+
+    // The read goes to the store (not held yet); the write lands in memory before it answers.
+    const reading = staging.fetch('docs', [7]);
+    await staging.casWrite('docs', [{ id: 7, expectedRev: 1, doc: { ...stored, _rev: 2, status: 'written' } }]);
+    await reading;
+
+    expect((await staging.fetch('docs', [7])).get('7')).toMatchObject({ _rev: 2, status: 'written' });
+    await staging.flush();
+    expect(await db.collection<StoredDoc>('docs').findOne({ _id: 7 })).toMatchObject({ _rev: 2, status: 'written' });
   });
 });
