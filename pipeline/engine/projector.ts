@@ -258,7 +258,10 @@ export class Projector {
         return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
       await yieldToEventLoop();
-      await this.references.embed(projection, states, refreshKeys);
+      // A retry reads every row its documents embed: a document redone because a row changed while
+      // it was written (or that someone else wrote meanwhile) now lists that row among its
+      // previous keys, and no fan-out will bring the newer copy; the fan-out that ran missed it.
+      await this.references.embed(projection, states, attempt === 0 ? refreshKeys : 'all');
       const writes: Prepared[] = [];
       for (const [i, s] of states.entries()) {
         if (i % 500 === 499) await yieldToEventLoop();

@@ -123,7 +123,7 @@ export class References {
    * already embeds reached it by fan-out when it changed, except a change of this round: the
    * fan-out leaves the documents this round upserts to this read. Reading only these keeps a
    * small round's chain of store round trips short: an order's update needs no read of its
-   * products and customer.
+   * products and customer. A retry passes 'all' (see the projector).
    */
   async embed(projection: Projection, states: { state: DocState; changed: boolean; previousKeys: readonly string[] }[], changedThisRound: ReadonlySet<string> | 'all'): Promise<void> {
     const needs = states.map((s) => {

@@ -5,6 +5,7 @@ import { DocumentStore, type StoredDoc } from '../../pipeline/store/documents.js
 import { connectMongo } from '../../pipeline/store/mongo.js';
 import { customerViews } from '../../projections/customer-views.js';
 import { orderViews } from '../../projections/order-views.js';
+import type { DocId } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
 import { randomName } from '../support/shop-env.js';
 
@@ -86,5 +87,26 @@ describe('embedded rows read by a round', () => {
     await projector.apply([customer('King'), product(10, 'Fountain pen'), order('paid')]);
 
     expect(await view()).toMatchObject({ status: 'paid', customer: { familyName: 'King' }, lines: [{ productName: 'Fountain pen' }] });
+  });
+
+  test('a row another worker changes while a new document is first written reaches it, though that fan-out found nothing to update', async () => {
+    await projector.apply([customer('Lovelace'), product(10, 'Pen')]);
+    const other = new Projector(new DocumentStore(db), [orderViews]);
+    let interleaved = false;
+    // The other worker's whole round runs between this worker's read of the customer and its
+    // write of the order: its fan-out finds the order listed but not yet written.
+    class RacingStore extends DocumentStore {
+      override async casWrite<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
+        if (collection === orderViews.collection && !interleaved) {
+          interleaved = true;
+          await other.apply([customer('King')]);
+        }
+        return super.casWrite(collection, writes);
+      }
+    }
+    await new Projector(new RacingStore(db), [orderViews]).apply([order('placed'), line(1000, 10)]);
+
+    expect(interleaved).toBe(true);
+    expect(await view()).toMatchObject({ status: 'placed', customer: { familyName: 'King' } });
   });
 });

@@ -102,6 +102,7 @@ describe('read side', () => {
   test('cache coherence: once the projector has acknowledged a write, no read returns an older revision', async () => {
     const [o] = (await write('INSERT INTO $schema.orders (customer_id) SELECT id FROM $schema.customers LIMIT 1 RETURNING id')).rows;
     const id = Number(o?.['id']);
+    await eventually(() => env.db.collection<StoredDoc>(orderViews.collection).findOne({ _id: id }), (d) => d !== null);
     await env.drained();
     const reads: { at: number; rev: number; cache: string }[] = [];
     let reading = true;

@@ -129,6 +129,8 @@ describe('schema evolution', () => {
     await env.startConnector();
     const ids = await placeOrders(3);
     const newer = await env.startWorker();
+    // Converged first: a lag of 0 alone can be read before Debezium has published the orders.
+    await env.converged();
     await env.drained();
     await newer.stop();
     const views = env.db.collection<StoredDoc>(orderViews.collection);

@@ -82,7 +82,10 @@ export class ShopEnv {
     await eventually(() => messageCount(this.kafka, [this.topic(table)]), (n) => n >= records);
   }
 
-  /** Waits until the group has consumed everything now in the given topics. */
+  /**
+   * Waits until the group has consumed everything now in the given topics. Only what Debezium has
+   * already published: right after writing rows, wait for them first (`published`, `converged`).
+   */
   async drained(groupId = this.groupId, tables: readonly string[] = ROW_TABLES, timeoutMs = 60_000): Promise<void> {
     await eventually(() => groupLag(this.kafka, groupId, this.topics(tables)), (lag) => lag === 0, timeoutMs);
   }
