@@ -20,8 +20,11 @@ import java.util.concurrent.CountDownLatch;
 
 import java.util.List;
 
+import java.nio.ByteBuffer;
+
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
 import org.h2.mvstore.type.ObjectDataType;
 
 import de.bwaldvogel.mongo.MongoCollection;
@@ -38,6 +41,10 @@ import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 
 public class MongoStoreLauncher {
 
@@ -149,8 +156,10 @@ class ComparableKeysH2Backend extends H2Backend {
     static ComparableKeysH2Backend open(MVStore mvStore) {
         ComparableKeysH2Database.store = mvStore;
         for (String mapName : mvStore.getMapNames()) {
-            if (mapName.contains(INDEX_MAP_INFIX) || (mapName.startsWith(DATA_MAP_PREFIX) && !mapName.contains(INDEX_MAP_INFIX))) {
+            if (mapName.contains(INDEX_MAP_INFIX)) {
                 KeyValueType.openOrdered(mvStore, mapName);
+            } else if (mapName.startsWith(DATA_MAP_PREFIX)) {
+                KeyValueType.openDocuments(mvStore, mapName);
             }
         }
         return new ComparableKeysH2Backend(mvStore);
@@ -195,7 +204,7 @@ class ComparableKeysH2Database extends H2Database {
     @Override
     protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
         String namespace = getFullCollectionNamespace(collectionName);
-        MVMap<Object, Document> dataMap = KeyValueType.openOrdered(store, ComparableKeysH2Backend.DATA_MAP_PREFIX + namespace);
+        MVMap<Object, Document> dataMap = KeyValueType.openDocuments(store, ComparableKeysH2Backend.DATA_MAP_PREFIX + namespace);
         MVMap<String, Object> metaMap = store.openMap("meta." + namespace);
         return new IdIndexedH2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
     }
@@ -240,6 +249,11 @@ class KeyValueType extends ObjectDataType {
         return mvStore.openMap(mapName, new MVMap.Builder<Object, V>().keyType(new KeyValueType()));
     }
 
+    /** A collection's documents map: keyed in BSON order, its documents stored as BSON. */
+    static MVMap<Object, Document> openDocuments(MVStore mvStore, String mapName) {
+        return mvStore.openMap(mapName, new MVMap.Builder<Object, Document>().keyType(new KeyValueType()).valueType(new BsonDocumentType()));
+    }
+
     @Override
     public int compare(Object a, Object b) {
         if (a instanceof KeyValue && b instanceof KeyValue) {
@@ -264,5 +278,58 @@ class KeyValueType extends ObjectDataType {
         // Under load a lookup then missed a document that exists, an upsert inserted and collided
         // (a false E11000), and the sink connector stopped on it.
         return BSON_ORDER.compare(a, b);
+    }
+}
+
+/**
+ * H2 stores a value type it does not know, such as a Document, with Java serialization: in a
+ * profile of compare-and-set writes about 30% of the store's CPU went to ObjectOutputStream, and
+ * each nested document (a pipeline document's `_state` has several) costs a class descriptor and
+ * a hash table's worth of objects. This type stores documents as BSON, what the wire protocol
+ * sends anyway, and leaves any other value to ObjectDataType. A file written with Java-serialized
+ * documents is not read by it: the stack names its data file for this layout (see store.ts).
+ */
+class BsonDocumentType extends ObjectDataType {
+    /** Above every tag ObjectDataType writes (0..119), so a value's first byte tells the two apart. */
+    private static final byte BSON = (byte) 0xF0;
+    private static final ThreadLocal<ByteBuf> SCRATCH = ThreadLocal.withInitial(() -> Unpooled.buffer(4096));
+
+    /** H2 sizes its page cache by these estimates: a decoded document holds about twice its BSON. */
+    private volatile int averageBytes = 512;
+
+    @Override
+    public int getMemory(Object obj) {
+        return obj instanceof Document ? 2 * averageBytes : super.getMemory(obj);
+    }
+
+    @Override
+    public void write(WriteBuffer buff, Object obj) {
+        if (obj instanceof Document) {
+            ByteBuf out = SCRATCH.get();
+            out.clear();
+            try {
+                BsonEncoder.encodeDocument((Document) obj, out);
+            } catch (IllegalArgumentException notBson) {
+                super.write(buff, obj);
+                return;
+            }
+            int length = out.readableBytes();
+            averageBytes = (averageBytes * 15 + length) / 16;
+            buff.put(BSON).put(out.array(), out.arrayOffset() + out.readerIndex(), length);
+            return;
+        }
+        super.write(buff, obj);
+    }
+
+    @Override
+    public Object read(ByteBuffer buff) {
+        int at = buff.position();
+        if (buff.get(at) != BSON) {
+            return super.read(buff);
+        }
+        ByteBuf in = Unpooled.wrappedBuffer(buff.duplicate().position(at + 1));
+        Document document = BsonDecoder.decodeBson(in);
+        buff.position(at + 1 + in.readerIndex());
+        return document;
     }
 }

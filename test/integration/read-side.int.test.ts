@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { messageCount } from '../../pipeline/kafka/lag.js';
@@ -8,17 +7,8 @@ import { startReadService, type RunningReadService } from '../../pipeline/read/s
 import { orderRoundTrip } from '../../pipeline/shop/round-trip.js';
 import type { StoredDoc } from '../../pipeline/store/documents.js';
 import { orderViews } from '../../projections/order-views.js';
+import { freePort } from '../support/private-store.js';
 import { eventually, randomName, ShopEnv } from '../support/shop-env.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** A private Redis, so a test can stop or pause it without touching the stack's. */
 function startRedis(port: number): ChildProcess {

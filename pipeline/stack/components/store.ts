@@ -12,11 +12,12 @@ import { classpath, ensureJavaAndJars, JAVA } from './java.js';
  */
 /**
  * The launcher orders index keys and document _ids by BSON order instead of H2's serialized-bytes
- * order, which a file written otherwise does not share: hence a file name of its own per layout
- * ("store.mv" was the stock one, "store-bson-keys.mv" had only index keys in BSON order; leftovers
- * are not read and can be deleted).
+ * order, and stores documents as BSON instead of Java-serialized, which a file written otherwise
+ * does not share: hence a file name of its own per layout ("store.mv" was the stock one,
+ * "store-bson-keys.mv" had only index keys in BSON order, "store-bson-ids.mv" Java-serialized
+ * documents; leftovers are not read and can be deleted).
  */
-const DATA_FILE = 'store-bson-ids.mv';
+const DATA_FILE = 'store-bson-docs.mv';
 /** MVStore page cache; H2's default of 16 MB re-deserializes most pages of a large collection. */
 const PAGE_CACHE_MB = 768;
 
