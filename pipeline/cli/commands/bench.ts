@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { drainBench } from '../../bench/drain-bench.js';
 import { readsBench } from '../../bench/reads-bench.js';
 import { rssBench } from '../../bench/rss-bench.js';
+import { median, storeBench } from '../../bench/store-bench.js';
 import { compareBench } from '../../bench/compare-bench.js';
 import { chartSvg, markdownReport, targets } from '../../bench/compare-report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
 const USAGE =
-  'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] [--rss-events N] [--rss-budgets 256,default] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json] | rss [--events N] [--budgets 256,default] [--json]';
+  'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] [--rss-events N] [--rss-budgets 256,default] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json] | rss [--events N] [--budgets 256,default] [--json] | store [--docs N] [--rounds N] [--json]';
 
 /** "256,default": memory budgets in MiB, "default" for the worker without one. */
 const budgetList = z
@@ -78,6 +79,18 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
     );
     const runs = await rssBench(loadSettings(), log, { events: values.events, budgets: values.budgets }, (line) => console.log(line));
     if (values.json === true) console.log(JSON.stringify(runs));
+    return 0;
+  }
+  if (sub === 'store') {
+    const { values } = parseCommandArgs(
+      rest,
+      { docs: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' } },
+      z.object({ docs: positiveInt.default(20_000), rounds: positiveInt.default(5), json: z.boolean().optional() }),
+      USAGE,
+    );
+    const results = await storeBench(loadSettings(), { docs: values.docs, rounds: values.rounds }, (line) => console.log(line));
+    if (values.json === true) console.log(JSON.stringify(results));
+    for (const r of results) console.log(`${r.shape.padEnd(8)} median ${Math.round(median(r.inserts))} inserts/s, ${Math.round(median(r.replaces))} replaces/s (${values.rounds} rounds of ${values.docs})`);
     return 0;
   }
   if (sub !== 'drain') throw new PipelineError('CLI_USAGE', `unknown bench "${sub ?? ''}"`, { hint: `usage: ${USAGE}` });
