@@ -19,7 +19,6 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.CountDownLatch;
 
 import java.util.List;
-
 import java.nio.ByteBuffer;
 
 import org.h2.mvstore.MVMap;
@@ -280,7 +279,7 @@ class KeyValueType extends ObjectDataType {
         return compareValues(a, b);
     }
 
-    /** Integral numbers whose double is exact, as ValueComparator orders them; every other pair goes to it. */
+    /** Beyond it, a long is not exact as a double, and ValueComparator's order for it is its own. */
     private static final long EXACT_IN_DOUBLE = 1L << 53;
 
     /**
@@ -332,12 +331,36 @@ class BsonDocumentType extends ObjectDataType {
     private static final byte BSON = (byte) 0xF0;
     private static final ThreadLocal<ByteBuf> SCRATCH = ThreadLocal.withInitial(() -> Unpooled.buffer(4096));
 
-    /** H2 sizes its page cache by these estimates: a decoded document holds about twice its BSON. */
-    private volatile int averageBytes = 512;
-
+    /**
+     * H2 sizes its page cache (768 MB) by these estimates, so they must not run low, or the cache
+     * outgrows the heap: a decoded document's objects, roughly as a 64-bit JVM with compressed
+     * references lays them out (a map entry with its key string, a boxed value), several times
+     * its BSON size.
+     */
     @Override
     public int getMemory(Object obj) {
-        return obj instanceof Document ? 2 * averageBytes : super.getMemory(obj);
+        return obj instanceof Document ? (int) Math.min(Integer.MAX_VALUE, heapBytes(obj)) : super.getMemory(obj);
+    }
+
+    private static long heapBytes(Object value) {
+        if (value instanceof java.util.Map) {
+            long bytes = 64;
+            for (java.util.Map.Entry<?, ?> entry : ((java.util.Map<?, ?>) value).entrySet()) {
+                bytes += 40 + 48 + String.valueOf(entry.getKey()).length() + heapBytes(entry.getValue());
+            }
+            return bytes;
+        }
+        if (value instanceof java.util.Collection) {
+            long bytes = 40;
+            for (Object item : (java.util.Collection<?>) value) {
+                bytes += 8 + heapBytes(item);
+            }
+            return bytes;
+        }
+        if (value instanceof String) {
+            return 48 + ((String) value).length();
+        }
+        return value == null ? 0 : 24;
     }
 
     @Override
@@ -352,7 +375,6 @@ class BsonDocumentType extends ObjectDataType {
                 return;
             }
             int length = out.readableBytes();
-            averageBytes = (averageBytes * 15 + length) / 16;
             buff.put(BSON).put(out.array(), out.arrayOffset() + out.readerIndex(), length);
             return;
         }
