@@ -332,10 +332,11 @@ class BsonDocumentType extends ObjectDataType {
     private static final ThreadLocal<ByteBuf> SCRATCH = ThreadLocal.withInitial(() -> Unpooled.buffer(4096));
 
     /**
-     * H2 sizes its page cache (768 MB) by these estimates, so they must not run low, or the cache
-     * outgrows the heap: a decoded document's objects, roughly as a 64-bit JVM with compressed
-     * references lays them out (a map entry with its key string, a boxed value), several times
-     * its BSON size.
+     * H2 sizes its page cache by these estimates, so they must not run low, or the cache outgrows
+     * the heap: a decoded document's objects, roughly as a 64-bit JVM with compressed references
+     * lays them out (a map entry with its key string, a boxed value). For 50,000 decoded
+     * `order_rows` documents of 529 BSON bytes each, this gave 3,928 bytes, and the heap grew
+     * by 3,690 bytes per document.
      */
     @Override
     public int getMemory(Object obj) {

@@ -18,8 +18,13 @@ import { classpath, ensureJavaAndJars, JAVA } from './java.js';
  * documents; leftovers are not read and can be deleted).
  */
 const DATA_FILE = 'store-bson-docs.mv';
-/** MVStore page cache; H2's default of 16 MB re-deserializes most pages of a large collection. */
-const PAGE_CACHE_MB = 768;
+/**
+ * MVStore page cache; H2's default of 16 MB re-deserializes most pages of a large collection. The
+ * launcher sizes cached documents by their heap objects (about 3.7 KB for an `order_rows`
+ * document), so this is real heap, within the 3 GB below. (With Java-serialized documents H2 sized
+ * them by their serialized bytes, about a third of that, and its 768 MB held far more.)
+ */
+const PAGE_CACHE_MB = 2048;
 
 export const store: Component = {
   name: 'store',
@@ -41,8 +46,8 @@ export const store: Component = {
       args: [
         '-Xms256m',
         // The store keeps hot pages of every collection on the heap: at 1 GiB a 500k-event drain
-        // spent its time in GC (and a client's monitor timed out).
-        '-Xmx2g',
+        // spent its time in GC (and a client's monitor timed out). The page cache takes 2 GB of it.
+        '-Xmx3g',
         '-XX:+UseG1GC',
         '-cp',
         classpath(ctx, 'store'),
