@@ -1,8 +1,8 @@
 import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
-
-type Doc = Document & { _id: number };
 import type { Settings } from '../config.js';
 import { connectMongo } from '../store/mongo.js';
+
+type Doc = Document & { _id: number };
 
 export interface StoreBenchResult {
   shape: 'pipeline' | 'raw';
