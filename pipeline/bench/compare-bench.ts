@@ -18,6 +18,7 @@ import { timeDrain, type DrainRun } from './drain-timer.js';
 import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
 import { rssBench, type RssRun } from './rss-bench.js';
+import { timedBulks } from './timed-bulks.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
 import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
 
@@ -207,13 +208,6 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
     docs: [...oursDocs].map(([id, d]) => ({ _id: Number(id), ...d })),
     profile,
   };
-}
-
-/** Seconds to run `writes` as unordered bulks of 500, one after the other. */
-async function timedBulks(collection: Collection<{ _id: number }>, writes: AnyBulkWriteOperation<{ _id: number }>[]): Promise<number> {
-  const started = Date.now();
-  for (let i = 0; i < writes.length; i += 500) await collection.bulkWrite(writes.slice(i, i + 500), { ordered: false });
-  return Math.max(0.001, (Date.now() - started) / 1000);
 }
 
 /** Inserts `n` documents, then reads and replaces each by `{_id, _rev}`, twice. */

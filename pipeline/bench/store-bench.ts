@@ -1,6 +1,7 @@
-import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
+import type { Document } from 'mongodb';
 import type { Settings } from '../config.js';
 import { connectMongo } from '../store/mongo.js';
+import { timedBulks } from './timed-bulks.js';
 
 type Doc = Document & { _id: number };
 
@@ -26,21 +27,6 @@ function rawDoc(i: number): Doc {
   return { ...row(i), _id: i };
 }
 
-/** Unordered bulks of 500, four in flight: how the engine and C_store write. */
-async function writeAll(collection: Collection<Doc>, ops: AnyBulkWriteOperation<Doc>[]): Promise<number> {
-  const started = performance.now();
-  let next = 0;
-  const writer = async () => {
-    while (next < ops.length) {
-      const slice = ops.slice(next, next + 500);
-      next += 500;
-      await collection.bulkWrite(slice, { ordered: false });
-    }
-  };
-  await Promise.all([writer(), writer(), writer(), writer()]);
-  return (ops.length / (performance.now() - started)) * 1000;
-}
-
 /**
  * The store's cost per document for the two shapes written in the comparison: the engine's
  * (public fields plus `_rev` and `_state`) and a raw row. Each round inserts `docs` documents into
@@ -61,8 +47,9 @@ export async function storeBench(settings: Settings, options: { docs: number; ro
       for (const result of results) {
         const make = result.shape === 'pipeline' ? pipelineDoc : (i: number): Doc => rawDoc(i);
         const collection = db.collection<Doc>(`${result.shape}_${round}`);
-        result.inserts.push(await writeAll(collection, ids.map((i) => ({ insertOne: { document: make(i, 1) } }))));
-        result.replaces.push(await writeAll(collection, ids.map((i) => ({ replaceOne: { filter: { _id: i }, replacement: make(i, 2), upsert: true } }))));
+        // Four bulks in flight, as the engine's compare-and-set writes go.
+        result.inserts.push(ids.length / (await timedBulks(collection, ids.map((i) => ({ insertOne: { document: make(i, 1) } })), 4)));
+        result.replaces.push(ids.length / (await timedBulks(collection, ids.map((i) => ({ replaceOne: { filter: { _id: i }, replacement: make(i, 2), upsert: true } })), 4)));
       }
       say(`  round ${round + 1}/${options.rounds}: ${results.map((r) => `${r.shape} ${Math.round(r.inserts.at(-1) ?? 0)} inserts/s, ${Math.round(r.replaces.at(-1) ?? 0)} replaces/s`).join('; ')}`);
     }
