@@ -150,7 +150,11 @@ export class References {
   async indexNewReferences(projection: Projection, writes: { doc: StoredDoc; previousKeys: string[] }[]): Promise<void> {
     const added = new Map<string, DocId[]>();
     for (const { doc, previousKeys } of writes) {
-      for (const key of newKeys(doc, previousKeys)) added.set(key, [...(added.get(key) ?? []), doc._id]);
+      for (const key of newKeys(doc, previousKeys)) {
+        const ids = added.get(key);
+        if (ids === undefined) added.set(key, [doc._id]);
+        else ids.push(doc._id);
+      }
     }
     await this.store.addReferences(projection.collection, added);
   }
