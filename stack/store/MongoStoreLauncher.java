@@ -19,6 +19,7 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.CountDownLatch;
 
 import java.util.List;
+import java.util.stream.Stream;
 import java.nio.ByteBuffer;
 
 import org.h2.mvstore.MVMap;
@@ -29,8 +30,10 @@ import org.h2.mvstore.type.ObjectDataType;
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.ArrayFilters;
 import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.DocumentWithPosition;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
@@ -38,6 +41,7 @@ import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.oplog.Oplog;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
@@ -76,6 +80,8 @@ public class MongoStoreLauncher {
         } catch (RuntimeException e) {
             // e.g. the file is locked by another running store
             System.err.println("cannot open H2 file " + path + ": " + e);
+            // Every collection in it is a projection, rebuilt from Kafka: a damaged file costs a replay, not data.
+            System.err.println("if it is damaged: stop the store, move the file aside, start it again, and rebuild the projections (cdc replay)");
             System.exit(1);
             return;
         }
@@ -218,10 +224,61 @@ class ComparableKeysH2Database extends H2Database {
  */
 class IdIndexedH2Collection extends H2Collection {
     private static final String ID = "_id";
+    private final MVMap<Object, Document> dataMap;
+    /**
+     * Set while an update runs (all of a collection's operations hold its monitor). mongo-java-server
+     * updates the document it read from the map in place and puts the same object back. H2 serializes
+     * a page's values on its background writer thread, so an update mutating a document that sits in
+     * a page being written threw ConcurrentModificationException there, and H2 then closed the store
+     * ("This store is closed") until a restart; readers could likewise see half an update. Updates now
+     * work on a copy, and the object in the map is never changed after it is put.
+     */
+    private boolean copyOnRead;
 
     IdIndexedH2Collection(MongoDatabase database, String collectionName, CollectionOptions options,
                           MVMap<Object, Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursorRegistry) {
         super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+        this.dataMap = dataMap;
+    }
+
+    @Override
+    public synchronized Document updateDocuments(Document selector, Document updateQuery, ArrayFilters arrayFilters,
+                                                 boolean isMulti, boolean isUpsert, Oplog oplog) {
+        copyOnRead = true;
+        try {
+            return super.updateDocuments(selector, updateQuery, arrayFilters, isMulti, isUpsert, oplog);
+        } finally {
+            copyOnRead = false;
+        }
+    }
+
+    @Override
+    public synchronized Document findAndModify(Document query) {
+        copyOnRead = true;
+        try {
+            return super.findAndModify(query);
+        } finally {
+            copyOnRead = false;
+        }
+    }
+
+    @Override
+    protected Document getDocument(Object position) {
+        Document stored = super.getDocument(position);
+        return copyOnRead && stored != null ? stored.cloneDeeply() : stored;
+    }
+
+    /** The full scan (a filter no index serves): under an update, copies of the matching documents only. */
+    @Override
+    protected QueryResult matchDocuments(Document query, Document orderBy, int numberToSkip, int limit, int batchSize, Document fieldSelector) {
+        if (!copyOnRead) {
+            return super.matchDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+        }
+        Stream<Document> stored = isNaturalDescending(orderBy)
+            ? streamAllDocumentsWithPosition().sorted((a, b) -> ValueComparator.desc().compare(a.getPosition(), b.getPosition())).map(DocumentWithPosition::getDocument)
+            : dataMap.values().stream();
+        return matchDocumentsFromStream(stored.filter(document -> documentMatchesQuery(document, query)).map(Document::cloneDeeply),
+            query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
     }
 
     @Override
