@@ -27,7 +27,7 @@ export interface DocState {
   derivedTo: Record<string, DocId[]>;
   /**
    * The `_rev` this state was written with: a read whose `_rev` differs saw parts of two writes
-   * (mongo-java-server does not give readers single-document atomicity) and is read again.
+   * (stock mongo-java-server updates documents in place, so readers could see that) and is read again.
    */
   rev?: number;
 }

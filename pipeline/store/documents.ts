@@ -144,7 +144,8 @@ export class DocumentStore {
       try {
         await this.timed(`fetch ${collection}`, pending.length, async () => {
           await findByIds(this.collection(collection), pending, (doc) => {
-            // A document read while it was being replaced can mix two writes on this store: read it again.
+            // A document read while it was being replaced can mix two writes on a store that updates in place
+            // (stock mongo-java-server; the stack's launcher copies): read it again.
             if (doc._state?.rev !== undefined && doc._state.rev !== doc._rev) torn.push(doc._id);
             else found.set(String(doc._id), doc);
           });
