@@ -5,7 +5,7 @@ import { loadSettings } from '../../pipeline/config.js';
 import { runConsumer } from '../../pipeline/engine/consumer.js';
 import type { ApplyStats, Projector } from '../../pipeline/engine/projector.js';
 import { fixedRounds } from '../../pipeline/engine/round-sizer.js';
-import { createKafka, type EachBatchPayload } from '../../pipeline/kafka/client.js';
+import { createKafka, defaultPartitioner, type EachBatchPayload } from '../../pipeline/kafka/client.js';
 import { createLogger } from '../../pipeline/logger.js';
 import { WorkerMetrics } from '../../pipeline/metrics/worker-metrics.js';
 import type { Decoded, RawMessage } from '../../schemas/decode-change.js';
@@ -30,7 +30,7 @@ describe('consumer memory', () => {
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: defaultPartitioner });
     await producer.connect();
     const records = 3000;
     const padding = 'x'.repeat(1000);
