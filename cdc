@@ -37,7 +37,7 @@ if [ "${1:-}" = "test" ]; then
   rm -f "$summary"
   exit "$status"
 fi
-# A worker's memory budget caps V8's old space at half of it (heapCapMiB in
+# A worker's memory budget caps V8's old space at 5/8 of it (heapCapMiB in
 # pipeline/engine/round-sizer.ts): fixed when Node starts, so it is given here.
 node_flags=()
 if [ "${1:-}" = "run" ]; then
@@ -47,6 +47,6 @@ if [ "${1:-}" = "run" ]; then
     [ "$prev" = "--memory-mib" ] && mib="$arg"
     prev="$arg"
   done
-  if [[ "${mib:-}" =~ ^[0-9]+$ ]]; then node_flags+=("--max-old-space-size=$((mib / 2))"); fi
+  if [[ "${mib:-}" =~ ^[0-9]+$ ]]; then node_flags+=("--max-old-space-size=$((mib * 5 / 8))"); fi
 fi
 exec node "${node_flags[@]}" dist/pipeline/cli/main.js "$@"

@@ -62,13 +62,16 @@ export class MemoryBudgetRounds implements RoundSizer {
 }
 
 /**
- * V8's old space under a memory budget: half of it. The rest is the young generation, Buffers
- * (fetched batches, BSON) and the code itself. Without a cap V8 lets garbage pile up to gigabytes
- * before it collects, and the rounds would shrink for garbage rather than live data. (`./cdc`
- * applies the same half when it starts `run --memory-mib N`.)
+ * V8's old space under a memory budget: five eighths of it. The rest is the young generation,
+ * Buffers (fetched batches, BSON) and the code itself. Without a cap V8 lets garbage pile up to
+ * gigabytes before it collects, and the rounds would shrink for garbage rather than live data.
+ * Half was too tight once fetched batches stopped piling up: the heap's pressure, garbage
+ * included, kept rounds small while the resident set stayed well under the budget. On a
+ * 236,447-record drain under 256 MiB: 1,344 records/s at 220 MiB with 128, 1,889 at 216 MiB with
+ * 160. (`./cdc` applies the same cap when it starts `run --memory-mib N`.)
  */
 export function heapCapMiB(budgetMiB: number): number {
-  return Math.floor(budgetMiB / 2);
+  return Math.floor((budgetMiB * 5) / 8);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { setImmediate as tick } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadSettings } from '../../pipeline/config.js';
@@ -69,8 +69,9 @@ describe('consumer memory', () => {
     const running = await runConsumer({ consumer, producer, projector, decode, topics: [topic], log, concurrency: 1, chunkSize: 100, rounds: fixedRounds(1_000_000), isStopping: () => false, metrics: new WorkerMetrics() });
     try {
       await eventually(async () => decoded, (n) => n === records, 60_000);
-      // Let the last handler return, then collect (a WeakRef holds its target until the job ends).
-      await tick();
+      // Let the last handler return (it heartbeats after its last chunk), then collect (a WeakRef
+      // holds its target until the job ends).
+      await sleep(500);
       gc();
       await tick();
       gc();
