@@ -18,6 +18,7 @@ import java.io.File;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CountDownLatch;
 
+import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 import java.nio.ByteBuffer;
@@ -33,7 +34,6 @@ import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.backend.ArrayFilters;
 import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
-import de.bwaldvogel.mongo.backend.DocumentWithPosition;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
@@ -224,7 +224,6 @@ class ComparableKeysH2Database extends H2Database {
  */
 class IdIndexedH2Collection extends H2Collection {
     private static final String ID = "_id";
-    private final MVMap<Object, Document> dataMap;
     /**
      * Set while an update runs (all of a collection's operations hold its monitor). mongo-java-server
      * updates the document it read from the map in place and puts the same object back. H2 serializes
@@ -238,7 +237,6 @@ class IdIndexedH2Collection extends H2Collection {
     IdIndexedH2Collection(MongoDatabase database, String collectionName, CollectionOptions options,
                           MVMap<Object, Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursorRegistry) {
         super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
-        this.dataMap = dataMap;
     }
 
     @Override
@@ -262,23 +260,14 @@ class IdIndexedH2Collection extends H2Collection {
         }
     }
 
+    /** Every query, served by an index or a scan, ends here: under an update, copies of the matches. */
     @Override
-    protected Document getDocument(Object position) {
-        Document stored = super.getDocument(position);
-        return copyOnRead && stored != null ? stored.cloneDeeply() : stored;
-    }
-
-    /** The full scan (a filter no index serves): under an update, copies of the matching documents only. */
-    @Override
-    protected QueryResult matchDocuments(Document query, Document orderBy, int numberToSkip, int limit, int batchSize, Document fieldSelector) {
-        if (!copyOnRead) {
-            return super.matchDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
-        }
-        Stream<Document> stored = isNaturalDescending(orderBy)
-            ? streamAllDocumentsWithPosition().sorted((a, b) -> ValueComparator.desc().compare(a.getPosition(), b.getPosition())).map(DocumentWithPosition::getDocument)
-            : dataMap.values().stream();
-        return matchDocumentsFromStream(stored.filter(document -> documentMatchesQuery(document, query)).map(Document::cloneDeeply),
-            query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+    protected QueryResult matchDocumentsFromStream(Document query, Stream<Document> documentStream, int numberToSkip, int limit,
+                                                   int batchSize, Comparator<Document> documentComparator, Document fieldSelector) {
+        Stream<Document> documents = copyOnRead
+            ? documentStream.filter(document -> documentMatchesQuery(document, query)).map(Document::cloneDeeply)
+            : documentStream;
+        return super.matchDocumentsFromStream(query, documents, numberToSkip, limit, batchSize, documentComparator, fieldSelector);
     }
 
     @Override
