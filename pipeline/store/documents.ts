@@ -2,6 +2,7 @@ import { MongoBulkWriteError, MongoServerError, type Collection, type Db } from 
 import type { DocId, DocState, Row } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 import type { Namespace } from './generations.js';
+import { compactState, expandState } from './stored-state.js';
 
 const DUPLICATE_KEY = 11000;
 const LEGACY_CAS_INDEX = 'cas';
@@ -147,7 +148,7 @@ export class DocumentStore {
             // A document read while it was being replaced can mix two writes on a store that updates in place
             // (stock mongo-java-server; the stack's launcher copies): read it again.
             if (doc._state?.rev !== undefined && doc._state.rev !== doc._rev) torn.push(doc._id);
-            else found.set(String(doc._id), doc);
+            else found.set(String(doc._id), expandState(doc));
           });
         });
       } catch (cause) {
@@ -204,13 +205,14 @@ export class DocumentStore {
     // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
     // writer created the document first.
     const ops = writes.map((w) =>
-      w.expectedRev === 0 ? { insertOne: { document: w.doc } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: w.doc, upsert: true } },
+      w.expectedRev === 0 ? { insertOne: { document: compactState(w.doc) } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: compactState(w.doc), upsert: true } },
     );
     try {
       await this.db.collection<D>(this.physical(collection)).bulkWrite(ops as never, { ordered: false });
       return [];
     } catch (err) {
-      return writes.filter((_, i) => duplicateIndexes(err, collection).has(i)).map((w) => w.id);
+      const failed = duplicateIndexes(err, collection);
+      return writes.filter((_, i) => failed.has(i)).map((w) => w.id);
     }
   }
 

@@ -3,6 +3,7 @@ import type { DocId } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 import { DocumentStore, type RefDoc, type StoredDoc } from './documents.js';
 import type { Namespace } from './generations.js';
+import { compactState } from './stored-state.js';
 
 interface Held {
   doc: { _id: unknown } & Record<string, unknown>;
@@ -138,7 +139,10 @@ export class StagingStore extends DocumentStore {
       const dirty = [...m.values()].filter((h) => h.dirty);
       for (let i = 0; i < dirty.length; i += 1000) {
         const slice = dirty.slice(i, i + 1000);
-        const ops = slice.map((h) => (h.stored ? { replaceOne: { filter: { _id: h.doc._id }, replacement: h.doc, upsert: true } } : { insertOne: { document: h.doc } }));
+        const ops = slice.map((h) => {
+          const doc = compactState(h.doc);
+          return h.stored ? { replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } } : { insertOne: { document: doc } };
+        });
         try {
           await this.timed(`flush ${collection}`, ops.length, () => this.db.collection(this.physical(collection)).bulkWrite(ops as never, { ordered: false }));
         } catch (cause) {

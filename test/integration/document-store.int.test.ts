@@ -66,6 +66,26 @@ describe('document store compare-and-set', () => {
     expect(await store.casWrite(collection, [{ id: 1, expectedRev: 1, doc: doc(1, 2, 'late') }])).toEqual([1]);
     expect(await statuses()).toEqual(new Map([[1, 'paid@2']]));
   });
+
+  test('a one-row document is stored with its row once, and read back whole by the engine and as staged by a rebuild', async () => {
+    const row = { id: 3, status: 'paid', note: null, placed_at: '2026-01-01T00:00:00Z' };
+    const oneRow = (rev: number, r: typeof row): StoredDoc => ({ schemaVersion: 2, ...r, _id: 3, _rev: rev, _visible: true, _refKeys: [], _state: { slots: { 'orders:3': { pos: 10 * rev, row: r } }, refs: {}, derivedTo: {}, rev } });
+    await store.casWrite(collection, [{ id: 3, expectedRev: 0, doc: oneRow(1, row) }]);
+    const shipped = { ...row, status: 'shipped' };
+    expect(await store.casWrite(collection, [{ id: 3, expectedRev: 1, doc: oneRow(2, shipped) }])).toEqual([]);
+
+    const raw = await db.collection<StoredDoc>(collection).findOne({ _id: 3 });
+    expect(raw?._state.slots['orders:3']).toEqual({ pos: 20 });
+    expect(raw).toMatchObject({ status: 'shipped', _rev: 2 });
+    expect((await store.fetch(collection, [3])).get('3')).toEqual(oneRow(2, shipped));
+
+    // A rebuild flushes what it staged the same way, and reads it back whole after evicting it.
+    const staging = new StagingStore(db, new Namespace(db, []), 0);
+    await staging.casWrite('staged', [{ id: 3, expectedRev: 0, doc: oneRow(1, row) }]);
+    await staging.flush();
+    expect((await db.collection<StoredDoc>('staged').findOne({ _id: 3 }))?._state.slots['orders:3']).toEqual({ pos: 10 });
+    expect((await staging.fetch('staged', [3])).get('3')).toEqual(oneRow(1, row));
+  });
 });
 
 /** A rebuild's staging store: documents in memory, read through to the store on a miss. */
