@@ -3,6 +3,7 @@ import { emptyState, slotKey, type Contribution, type DerivedContribution, type 
 import type { RowChange } from '../../schemas/change.js';
 import { PipelineError } from '../errors.js';
 import type { CasWrite, DocumentStore, StoredDoc, WrittenDoc } from '../store/documents.js';
+import { eachSettled } from './each-settled.js';
 import { MAX_ATTEMPTS, newestPerKey, References } from './references.js';
 
 export interface ApplyStats {
@@ -61,6 +62,11 @@ function assertNotNewer(projection: Projection, doc: StoredDoc): void {
 
 /** Documents read, folded and written together by an upsert (four store bulks of 500). */
 const UPSERT_SLICE = 2000;
+/**
+ * Slices in flight at once. One slice alternates between the worker (folding, encoding) and the
+ * store (reading, writing); two let each side work on one while the other waits on the other.
+ */
+const SLICES_AT_ONCE = 2;
 /** How stale a round may find the generation pointer; a switch waits this much longer for workers. */
 const POINTER_MAX_AGE_MS = 250;
 
@@ -195,7 +201,9 @@ export class Projector {
     // A document's contributions all sit in one slice, and documents are independent here.
     const all = [...byDoc.values()];
     const prefetch = all.length <= UPSERT_SLICE;
-    for (let i = 0; i < all.length; i += UPSERT_SLICE) await this.upsertSlice(projection, all.slice(i, i + UPSERT_SLICE), stats, derived, refreshKeys, prefetch);
+    const slices: { id: DocId; items: Contribution[] }[][] = [];
+    for (let i = 0; i < all.length; i += UPSERT_SLICE) slices.push(all.slice(i, i + UPSERT_SLICE));
+    await eachSettled(slices, SLICES_AT_ONCE, (slice) => this.upsertSlice(projection, slice, stats, derived, refreshKeys, prefetch));
   }
 
   /**
