@@ -256,6 +256,10 @@ class IdIndexedH2Collection extends H2Collection {
 
     @Override
     protected synchronized int getDataSize() {
+        if (documents == null) {
+            // H2Collection's constructor logs the stored figure, before this class has set its field.
+            return super.getDataSize();
+        }
         long size = 0;
         ByteBuf buffer = Unpooled.buffer();
         try {
