@@ -138,7 +138,7 @@ export class Projector {
   private async applyAll(changes: RowChange[]): Promise<ApplyStats> {
     const stats: ApplyStats = { changes: changes.length, written: {}, conflicts: 0, fannedOut: 0, changesByProjection: {} };
     try {
-      await this.applyProjections(changes, stats);
+      await this.references.inRound(() => this.applyProjections(changes, stats));
     } finally {
       await this.settlePrefetches();
     }

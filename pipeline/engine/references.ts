@@ -55,6 +55,14 @@ function refSlot(change: RowChange, fields: readonly string[], held: Row | null 
 export class References {
   /** Per table, the union of the columns any projection embeds. */
   readonly fields = new Map<string, string[]>();
+  /**
+   * The referenced rows read during the current round (`inRound`), newest copy per row. A round's
+   * slices embed the same popular products and customers over and over; each read them again.
+   * Only `embed` on a first attempt takes from here: whatever changes a row after it was read is
+   * caught as before, by the fan-out of the row's writer for a document already listed under it,
+   * and by `outdatedAfterWrite` (always a store read) for one that starts to embed it.
+   */
+  private roundRows: Map<string, RefDoc> | undefined;
 
   constructor(
     private readonly store: DocumentStore,
@@ -64,6 +72,16 @@ export class References {
       for (const [table, spec] of Object.entries(p.references)) {
         this.fields.set(table, [...new Set([...(this.fields.get(table) ?? []), ...spec.fields])]);
       }
+    }
+  }
+
+  /** Runs one round with its rows remembered between slices (see `roundRows`); they start empty. */
+  async inRound<T>(task: () => Promise<T>): Promise<T> {
+    this.roundRows = new Map();
+    try {
+      return await task();
+    } finally {
+      this.roundRows = undefined;
     }
   }
 
@@ -133,7 +151,7 @@ export class References {
       const previous = new Set(s.previousKeys);
       return keys.filter((key) => !previous.has(key) || changedThisRound.has(key));
     });
-    const refs = await this.readAll(needs.flat());
+    const refs = await this.readAll(needs.flat(), changedThisRound !== 'all');
     states.forEach((s, i) => {
       for (const key of needs[i] ?? []) {
         const ref = refs.get(key);
@@ -176,16 +194,29 @@ export class References {
     return stale;
   }
 
-  private async readAll(keys: string[]): Promise<Map<string, RefDoc>> {
+  /** The rows under `keys`, from the store, or first from this round's reads when `remembered`. */
+  private async readAll(keys: string[], remembered = false): Promise<Map<string, RefDoc>> {
+    const out = new Map<string, RefDoc>();
     const byTable = new Map<string, Set<number>>();
     for (const key of keys) {
+      const known = remembered ? this.roundRows?.get(key) : undefined;
+      if (known !== undefined) {
+        out.set(key, known);
+        continue;
+      }
       const { table, id } = splitKey(key);
       byTable.set(table, (byTable.get(table) ?? new Set()).add(Number(id)));
     }
     // Tables at once: a small round's latency is its chain of store round trips.
-    const out = new Map<string, RefDoc>();
     const fetched = await Promise.all([...byTable].map(async ([table, ids]) => [table, await this.store.fetchRefs(table, [...ids])] as const));
-    for (const [table, refs] of fetched) for (const [id, ref] of refs) out.set(slotKey(table, id), ref);
+    for (const [table, refs] of fetched) {
+      for (const [id, ref] of refs) {
+        const key = slotKey(table, id);
+        out.set(key, ref);
+        const held = this.roundRows?.get(key);
+        if (this.roundRows !== undefined && (held === undefined || held.pos < ref.pos)) this.roundRows.set(key, ref);
+      }
+    }
     return out;
   }
 }

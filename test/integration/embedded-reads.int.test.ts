@@ -1,11 +1,12 @@
 import type { Db, MongoClient } from 'mongodb';
 import { loadSettings } from '../../pipeline/config.js';
 import { Projector } from '../../pipeline/engine/projector.js';
+import { References } from '../../pipeline/engine/references.js';
 import { DocumentStore, type StoredDoc } from '../../pipeline/store/documents.js';
 import { connectMongo } from '../../pipeline/store/mongo.js';
 import { customerViews } from '../../projections/customer-views.js';
 import { orderViews } from '../../projections/order-views.js';
-import type { DocId } from '../../projections/types.js';
+import { emptyState, type DocId, type DocState } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
 import { randomName } from '../support/shop-env.js';
 
@@ -87,6 +88,62 @@ describe('embedded rows read by a round', () => {
     await projector.apply([customer('King'), product(10, 'Fountain pen'), order('paid')]);
 
     expect(await view()).toMatchObject({ status: 'paid', customer: { familyName: 'King' }, lines: [{ productName: 'Fountain pen' }] });
+  });
+
+  test('a round reads a row all its slices embed before writing them only until it has a copy', async () => {
+    await projector.apply([customer('Lovelace'), product(10, 'Pen')]);
+    const orders = 6000; // three slices of 2,000, two of them at once
+    const changes = Array.from({ length: orders }, (_, i) => [
+      change('orders', { id: 200 + i, customer_id: 1, status: 'placed', currency: 'EUR', note: null, placed_at: '2026-11-27T10:00:00Z', updated_at: '2026-11-27T10:00:00Z' }),
+      line(10_000 + i, 10, 200 + i),
+    ]).flat();
+
+    store.timings.clear();
+    await projector.apply(changes);
+
+    // Each slice reads the row once after its write (the protocol's check). Before it, the first
+    // slice reads it, the second too unless the first's read has answered by then, and the third
+    // takes their copy: without the round's copy it would be 3 + 3.
+    const reads = refReads().get('fetch _ref_products') ?? 0;
+    expect(reads).toBeGreaterThanOrEqual(3 + 1);
+    expect(reads).toBeLessThanOrEqual(3 + 2);
+    expect(await db.collection(orderViews.collection).countDocuments({ 'lines.productName': 'Pen' })).toBe(orders);
+  });
+
+  test('a row changed after a round remembered it is caught by the check after the write, which also refreshes what the round remembers', async () => {
+    const references = new References(store, [orderViews]);
+    await references.writeRows([product(10, 'Pen')]);
+    const orderWithLine = (id: number): { state: DocState; changed: boolean; previousKeys: string[] } => {
+      const state = emptyState();
+      state.slots[`orders:${id}`] = { pos: 1, row: { id, customer_id: 1 } };
+      state.slots[`order_lines:${id}`] = { pos: 1, row: { id, order_id: id, product_id: 10 } };
+      return { state, changed: true, previousKeys: [] };
+    };
+    const embedded = (s: { state: DocState }) => s.state.refs['products:10']?.row?.['name'];
+    const written = (id: number, s: { state: DocState }) => ({ doc: { _id: id, _rev: 1, _visible: true, _refKeys: orderViews.referencesOf(s.state), _state: s.state } as StoredDoc, previousKeys: [] });
+
+    await references.inRound(async () => {
+      const first = orderWithLine(1);
+      await references.embed(orderViews, [first], new Set());
+      expect(embedded(first)).toBe('Pen');
+
+      await references.writeRows([product(10, 'Quill')]); // another worker, after this round read the row
+      const second = orderWithLine(2);
+      await references.embed(orderViews, [second], new Set());
+      expect(embedded(second)).toBe('Pen'); // this round's copy
+
+      // The check after the write reads the store, finds the newer row, and has the document redone.
+      expect(await references.outdatedAfterWrite([written(2, second)])).toEqual(new Set(['2']));
+      const third = orderWithLine(3);
+      await references.embed(orderViews, [third], new Set());
+      expect(embedded(third)).toBe('Quill');
+    });
+
+    // Outside a round nothing is remembered.
+    await references.writeRows([product(10, 'Brush')]);
+    const later = orderWithLine(4);
+    await references.embed(orderViews, [later], new Set());
+    expect(embedded(later)).toBe('Brush');
   });
 
   test('a row another worker changes while a new document is first written reaches it, though that fan-out found nothing to update', async () => {
