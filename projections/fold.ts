@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Contribution, DocState, Row, Slot } from './types.js';
 
 /**
@@ -11,24 +10,6 @@ export function applyContribution(state: DocState, c: Contribution): boolean {
   if (current !== undefined && current.pos >= c.position) return false;
   state.slots[c.slot] = { pos: c.position, row: c.row === null ? null : mergeUnavailable(c.row, c.unavailable, current) };
   return true;
-}
-
-/**
- * A contribution derived from another projection's document, guarded by that document's revision.
- * One that brings the row the slot already holds (an order whose note changed: its amount and time
- * did not) changes nothing a reader sees, so it is not a change: the document is not rewritten for
- * it. The slot's guard moves up in memory, and is stored if the document is written anyway. Kept
- * at the older revision, the guard still refuses every older contribution, and the only one above
- * it is this one (revisions of a document are consecutive integers, each written once), whose row
- * it already holds. Not so for source rows: an older change could fall between two positions.
- */
-export function applyDerivedContribution(state: DocState, c: Contribution): boolean {
-  const current = state.slots[c.slot];
-  if (current !== undefined && current.pos < c.position && isDeepStrictEqual(current.row, c.row)) {
-    current.pos = c.position;
-    return false;
-  }
-  return applyContribution(state, c);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { applyContribution, applyDerivedContribution } from '../../projections/fold.js';
+import { applyContribution } from '../../projections/fold.js';
 import { emptyState, slotKey, type Contribution, type DerivedContribution, type DocId, type DocState, type Projection } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
 import { PipelineError } from '../errors.js';
@@ -35,11 +35,6 @@ export function sourceNames(projections: readonly Projection[]): string[] {
 export function publicView(doc: StoredDoc): WrittenDoc {
   const { _state, _refKeys, _visible, _rev, ...fields } = doc;
   return { id: doc._id, rev: _rev, doc: _visible ? fields : null };
-}
-
-/** A slot fed by another projection's documents (`<projection>:<id>`), not by a source row. */
-function derivedSlot(projection: Projection, slot: string): boolean {
-  return projection.derivedFrom.includes(slot.slice(0, slot.indexOf(':')));
 }
 
 function storedVersion(doc: StoredDoc): number | undefined {
@@ -267,7 +262,7 @@ export class Projector {
         // Rewrite on touch: a document of an older version is re-rendered at this one even when
         // the change itself is a duplicate.
         let changed = doc === undefined || isOlder(projection, doc);
-        for (const c of items) changed = (derivedSlot(projection, c.slot) ? applyDerivedContribution(state, c) : applyContribution(state, c)) || changed;
+        for (const c of items) changed = applyContribution(state, c) || changed;
         return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
       });
       await yieldToEventLoop();

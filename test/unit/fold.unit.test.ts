@@ -1,4 +1,4 @@
-import { applyContribution, applyDerivedContribution, applyReference, liveRows } from '../../projections/fold.js';
+import { applyContribution, applyReference, liveRows } from '../../projections/fold.js';
 import { emptyState, type Contribution } from '../../projections/types.js';
 
 const c = (position: number, row: Record<string, unknown> | null, unavailable: string[] = []): Contribution => ({ docId: 1, slot: 'customers:1', row, position, unavailable });
@@ -11,20 +11,6 @@ describe('folding contributions', () => {
     expect(applyContribution(s, c(5, { name: 'old' }))).toBe(false);
     expect(applyContribution(s, c(20, { name: 'b' }))).toBe(true);
     expect(s.slots['customers:1']).toEqual({ pos: 20, row: { name: 'b' } });
-  });
-
-  test('a derived contribution that brings the row the slot holds is no change, and moves the guard up', () => {
-    const placed = { placedAt: new Date(0), amount: '5.00' };
-    const s = emptyState();
-    expect(applyDerivedContribution(s, c(1, placed))).toBe(true);
-    expect(applyDerivedContribution(s, c(2, { placedAt: new Date(0), amount: '5.00' }))).toBe(false);
-    expect(s.slots['customers:1']?.pos).toBe(2);
-    expect(applyDerivedContribution(s, c(2, placed))).toBe(false);
-    expect(applyDerivedContribution(s, c(1, { ...placed, amount: '1.00' }))).toBe(false); // older: refused
-    expect(applyDerivedContribution(s, c(3, { ...placed, amount: '7.50' }))).toBe(true);
-    expect(applyDerivedContribution(s, c(4, null))).toBe(true);
-    expect(applyDerivedContribution(s, c(5, null))).toBe(false);
-    expect(s.slots['customers:1']).toEqual({ pos: 5, row: null });
   });
 
   test('any delivery order gives the same state', () => {
