@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 import java.nio.ByteBuffer;
 
@@ -277,19 +278,19 @@ class IdIndexedH2Collection extends H2Collection {
     @Override
     public synchronized Document updateDocuments(Document selector, Document updateQuery, ArrayFilters arrayFilters,
                                                  boolean isMulti, boolean isUpsert, Oplog oplog) {
-        copyOnRead = true;
-        try {
-            return super.updateDocuments(selector, updateQuery, arrayFilters, isMulti, isUpsert, oplog);
-        } finally {
-            copyOnRead = false;
-        }
+        return copyingReads(() -> super.updateDocuments(selector, updateQuery, arrayFilters, isMulti, isUpsert, oplog));
     }
 
     @Override
     public synchronized Document findAndModify(Document query) {
+        return copyingReads(() -> super.findAndModify(query));
+    }
+
+    /** Runs an update with copyOnRead set; the caller holds the collection's monitor. */
+    private Document copyingReads(Supplier<Document> update) {
         copyOnRead = true;
         try {
-            return super.findAndModify(query);
+            return update.get();
         } finally {
             copyOnRead = false;
         }
@@ -299,10 +300,10 @@ class IdIndexedH2Collection extends H2Collection {
     @Override
     protected QueryResult matchDocumentsFromStream(Document query, Stream<Document> documentStream, int numberToSkip, int limit,
                                                    int batchSize, Comparator<Document> documentComparator, Document fieldSelector) {
-        Stream<Document> documents = copyOnRead
+        Stream<Document> matches = copyOnRead
             ? documentStream.filter(document -> documentMatchesQuery(document, query)).map(Document::cloneDeeply)
             : documentStream;
-        return super.matchDocumentsFromStream(query, documents, numberToSkip, limit, batchSize, documentComparator, fieldSelector);
+        return super.matchDocumentsFromStream(query, matches, numberToSkip, limit, batchSize, documentComparator, fieldSelector);
     }
 
     @Override
