@@ -26,6 +26,11 @@ export interface DocState {
   /** Per derived projection, every document id this document has ever contributed to. */
   derivedTo: Record<string, DocId[]>;
   /**
+   * What revision `rev` sent to each of those documents (keyed `<projection>:<id>`): the row and
+   * the position it was first sent under (pipeline/engine/derived-positions.ts).
+   */
+  sent?: { rev: number; to: Record<string, Slot> };
+  /**
    * The `_rev` this state was written with: a read whose `_rev` differs saw parts of two writes
    * (stock mongo-java-server updates documents in place, so readers could see that) and is read again.
    */

@@ -1,8 +1,9 @@
 import { applyContribution } from '../../projections/fold.js';
-import { emptyState, slotKey, type Contribution, type DerivedContribution, type DocId, type DocState, type Projection } from '../../projections/types.js';
+import { emptyState, slotKey, type Contribution, type DocId, type DocState, type Projection } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
 import { PipelineError } from '../errors.js';
 import type { CasWrite, DocumentStore, StoredDoc, WrittenDoc } from '../store/documents.js';
+import { derivedSends, recordSends, type DerivedSend } from './derived-positions.js';
 import { eachSettled } from './each-settled.js';
 import { MAX_ATTEMPTS, newestPerKey, References } from './references.js';
 
@@ -20,7 +21,7 @@ export interface ApplyStats {
 
 interface Prepared {
   write: CasWrite;
-  targets: DerivedContribution[];
+  sends: DerivedSend[];
   previousKeys: string[];
 }
 
@@ -173,9 +174,11 @@ export class Projector {
       for (const doc of docs) assertNotNewer(projection, doc);
       const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys));
       // What a document derives comes from its own slots, never from embedded copies, so a fan-out
-      // write derives nothing new: the contribution sent at the previous revision still holds
-      // (and if a crash lost it, the redelivery of that revision's round sends it again).
-      const lost = await this.write(projection, writes, stats, derived, false);
+      // write keeps the positions its parts were sent under, and sends only a part that got a new
+      // one (its state came from a worker that did not record them). A kept part was sent by the
+      // revision that first sent it, and if a crash lost that send, the redelivery of its change
+      // (an upsert, which always sends) sends it again.
+      const lost = await this.write(projection, writes, stats, derived, 'fresh');
       stats.fannedOut += writes.length - lost.size;
       // The losers were changed by someone else meanwhile: read them again and re-apply.
       const losers = writes.filter((w) => lost.has(String(w.write.id))).map((w) => w.write.id);
@@ -273,10 +276,9 @@ export class Projector {
       const writes: Prepared[] = [];
       for (const [i, s] of states.entries()) {
         if (i % 500 === 499) await yieldToEventLoop();
-        const prepared = this.prepare(projection, s.id, s.rev, s.state, s.previousKeys);
-        if (s.changed) writes.push(prepared);
+        if (s.changed) writes.push(this.prepare(projection, s.id, s.rev, s.state, s.previousKeys));
         // Unchanged (a redelivery): still send what it derives, in case a crash came in between.
-        else this.queueDerived(projection, s.id, s.rev, s.state, prepared.targets, derived);
+        else this.queueDerived(projection, s.id, this.derive(projection, s.id, s.state, s.rev, s.rev), derived);
       }
       if (prefetch && attempt === 0) this.prefetchDerived(states);
       await this.references.indexNewReferences(projection, writes.map((w) => ({ doc: w.write.doc, previousKeys: w.previousKeys })));
@@ -309,14 +311,11 @@ export class Projector {
     return stats;
   }
 
-  /** Renders the document and records which documents of other projections it feeds. */
+  /** Renders the document for revision `rev + 1` and records what it sends to other projections. */
   private prepare(projection: Projection, id: DocId, rev: number, state: DocState, previousKeys: string[]): Prepared {
     const rendered = projection.render(id, state);
-    const targets = projection.derive?.(id, rendered) ?? [];
-    for (const t of targets) {
-      const ever = state.derivedTo[t.projection] ?? [];
-      if (!ever.some((d) => String(d) === String(t.docId))) state.derivedTo[t.projection] = [...ever, t.docId];
-    }
+    const sends = this.derive(projection, id, state, rev, rev + 1, rendered);
+    recordSends(state, sends, rev + 1);
     state.rev = rev + 1;
     const doc: StoredDoc = {
       // An invisible document (state only) carries its version too: a rolling upgrade's guard reads it.
@@ -327,17 +326,31 @@ export class Projector {
       _refKeys: projection.referencesOf(state),
       _state: state,
     };
-    return { write: { id, expectedRev: rev, doc }, targets, previousKeys };
+    return { write: { id, expectedRev: rev, doc }, sends, previousKeys };
   }
 
   /**
-   * Compare-and-set writes; derived contributions are queued only for the writes that won, at the
-   * revision they wrote (a lost write's revision belongs to its winner). Returns the losers' ids.
+   * What the document sends at revision `rev` (its state read at `readRev`), adding any new
+   * target to the documents it ever fed.
    */
-  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived, emitDerived = true): Promise<Set<string>> {
+  private derive(projection: Projection, id: DocId, state: DocState, readRev: number, rev: number, rendered = projection.render(id, state)): DerivedSend[] {
+    const targets = projection.derive?.(id, rendered) ?? [];
+    for (const t of targets) {
+      const ever = state.derivedTo[t.projection] ?? [];
+      if (!ever.some((d) => String(d) === String(t.docId))) state.derivedTo[t.projection] = [...ever, t.docId];
+    }
+    return derivedSends(state, targets, readRev, rev);
+  }
+
+  /**
+   * Compare-and-set writes; derived contributions are queued only for the writes that won (a lost
+   * write's revision belongs to its winner): all of them, or only those under a new position.
+   * Returns the losers' ids.
+   */
+  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived, send: 'all' | 'fresh' = 'all'): Promise<Set<string>> {
     const lost = new Set((await this.store.casWrite(projection.collection, writes.map((w) => w.write))).map(String));
     const won = writes.filter((w) => !lost.has(String(w.write.id)));
-    for (const w of won) this.queueDerived(projection, w.write.id, w.write.doc._rev, w.write.doc._state, w.targets, derived);
+    for (const w of won) this.queueDerived(projection, w.write.id, send === 'all' ? w.sends : w.sends.filter((x) => x.fresh), derived);
     if (this.onWritten !== undefined) await this.onWritten(this.store.physical(projection.collection), won.map((w) => publicView(w.write.doc)));
     stats.written[projection.collection] = (stats.written[projection.collection] ?? 0) + writes.length - lost.size;
     stats.conflicts += lost.size;
@@ -345,19 +358,16 @@ export class Projector {
   }
 
   /**
-   * A derived contribution is guarded by the source document's revision. Every document this one
-   * ever contributed to and no longer does gets a removal, so moving an order to another customer
-   * uncounts it from the first.
+   * A derived contribution is guarded by a revision of the source document (derived-positions.ts).
+   * Every document this one ever contributed to and no longer does gets a removal, so moving an
+   * order to another customer uncounts it from the first.
    */
-  private queueDerived(projection: Projection, id: DocId, rev: number, state: DocState, targets: DerivedContribution[], derived: Derived): void {
+  private queueDerived(projection: Projection, id: DocId, sends: readonly DerivedSend[], derived: Derived): void {
     const slot = slotKey(projection.name, id);
-    for (const [target, ever] of Object.entries(state.derivedTo)) {
-      const list = derived.get(target) ?? [];
-      for (const docId of ever) {
-        const now = targets.find((t) => t.projection === target && String(t.docId) === String(docId));
-        list.push({ docId, slot, row: now?.row ?? null, position: rev, unavailable: [] });
-      }
-      derived.set(target, list);
+    for (const s of sends) {
+      const list = derived.get(s.projection) ?? [];
+      list.push({ docId: s.docId, slot, row: s.row, position: s.position, unavailable: [] });
+      derived.set(s.projection, list);
     }
   }
 }

@@ -13,7 +13,7 @@ export interface Served<T> {
 }
 
 /** Everything internal except `_state.rev`, which tells a torn read from a whole one. */
-const INTERNAL = { '_state.slots': 0, '_state.refs': 0, '_state.derivedTo': 0, _refKeys: 0 } as const;
+const INTERNAL = { '_state.slots': 0, '_state.refs': 0, '_state.derivedTo': 0, '_state.sent': 0, _refKeys: 0 } as const;
 
 /** mongo-java-server can hand a reader a document mid-replace, mixing two writes: read it again. */
 function torn(raw: { _rev?: unknown; _state?: { rev?: unknown } } | null): boolean {

@@ -7,7 +7,7 @@ import { connectMongo } from '../../pipeline/store/mongo.js';
 import { customerViews } from '../../projections/customer-views.js';
 import { orderViews } from '../../projections/order-views.js';
 import { emptyState, type DocId, type DocState } from '../../projections/types.js';
-import type { RowChange } from '../../schemas/change.js';
+import { rowChanges } from '../support/row-changes.js';
 import { randomName } from '../support/shop-env.js';
 
 /**
@@ -21,7 +21,6 @@ describe('embedded rows read by a round', () => {
   let db: Db;
   let store: DocumentStore;
   let projector: Projector;
-  let position = 0;
 
   beforeAll(async () => {
     client = await connectMongo(loadSettings().mongoUrl);
@@ -34,22 +33,7 @@ describe('embedded rows read by a round', () => {
   afterEach(async () => db.dropDatabase());
   afterAll(async () => client.close());
 
-  const change = (table: string, row: Record<string, unknown>): RowChange => ({
-    table,
-    id: String(row['id']),
-    op: 'upsert',
-    row,
-    before: null,
-    unavailable: [],
-    position: ++position,
-    txId: null,
-    sourceTsMs: Date.now(),
-    snapshot: false,
-  });
-  const customer = (familyName: string) => change('customers', { id: 1, given_name: 'Ada', family_name: familyName, email: 'ada@example.com', tier: 'gold' });
-  const product = (id: number, name: string) => change('products', { id, sku: `SKU-${id}`, name, price: '2.50' });
-  const order = (status: string) => change('orders', { id: 100, customer_id: 1, status, currency: 'EUR', note: null, placed_at: '2026-11-27T10:00:00Z', updated_at: '2026-11-27T10:00:00Z' });
-  const line = (id: number, productId: number, orderId = 100) => change('order_lines', { id, order_id: orderId, product_id: productId, quantity: 1, unit_price: '2.50' });
+  const { change, customer, product, order, line } = rowChanges();
   const refReads = () => new Map([...store.timings].filter(([op]) => op.startsWith('fetch _ref_')).map(([op, t]) => [op, t.docs]));
   const view = async () => (await db.collection<StoredDoc>(orderViews.collection).findOne({ _id: 100 })) as Record<string, unknown> | null;
 
