@@ -312,8 +312,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const w2Profile = storeProfileFromMetrics((await worker?.metrics()) ?? '');
     say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
 
-    // Freshness, on its own workload (order updates over the 500 newest orders, each rewriting an
-    // order_views and a customer_views document). First its capacity, closed loop: 8 writers update
+    // Freshness, on its own workload (note updates over the 500 newest orders, each rewriting an
+    // order_views document and reading its customer_views document). First its capacity, closed loop: 8 writers update
     // as fast as Postgres commits while the W2 worker projects, on the same 2 cores; capacity is
     // how many updates became visible per second, from the first to the last. Then open-loop
     // updates at half of it. Each update carries its intended time in the row, so a stalled load
