@@ -35,18 +35,24 @@ export interface CompareOptions {
   rssEvents: number;
   /** Memory budgets (`cdc run --memory-mib`) of the RSS run; `undefined` is the default worker. */
   rssBudgets: (number | undefined)[];
+  /** W1 and the sink connector run alternately this many times per workload; medians are reported. */
+  pairs: number;
 }
 
 export interface W1Result {
   workload: string;
   records: number;
+  /** The median of our runs, and of the sink's, by rate (the lower one of an even count). */
   ours: DrainRun;
   sink: DrainRun;
-  /** ours / sink, events per second (Infinity when the sink did not finish). */
+  /** Every run's rate, in the order they ran (ours and the sink alternating, ours first). */
+  oursRates: number[];
+  sinkRates: number[];
+  /** ours / sink of the medians, events per second (Infinity when the sink did not finish). */
   ratio: number;
-  /** Why the sink connector did not finish, when it did not. */
+  /** Why the sink connector did not finish, when it did not (in any of its runs). */
   sinkError?: string;
-  /** Documents compared, and those that differ (missing on either side counts). */
+  /** Documents compared over all runs, and those that differ (missing on either side counts). */
   compared: number;
   differences: number;
   firstDifferences: string[];
@@ -138,13 +144,46 @@ function stageSummary(stages: Map<string, { committed?: number; appended?: numbe
   return { source: q(spans.source), debezium: q(spans.debezium), worker: q(spans.worker) };
 }
 
+type W1Pair = Omit<W1Result, 'oursRates' | 'sinkRates'>;
+
+/** The middle item by `rate` (the lower middle of an even count). */
+export function medianBy<T>(items: readonly T[], rate: (item: T) => number): T {
+  if (items.length === 0) throw new Error('medianBy: no items');
+  return [...items].sort((a, b) => rate(a) - rate(b))[Math.floor((items.length - 1) / 2)] as T;
+}
+
+/**
+ * W1 and the sink connector, `pairs` times each, alternating. One drain is a few seconds of work
+ * for either, and the sink's rate moved by half between runs minutes apart on this machine, so one
+ * pair's ratio can say more about the moment than about the two; the medians say less of it.
+ */
+async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, pairs: number, say: (l: string) => void): Promise<W1Result> {
+  const runs: W1Pair[] = [];
+  for (let i = 1; i <= pairs; i++) runs.push(await w1Pair(settings, log, kafka, db, shop, workload, pairs === 1 ? '' : `${i}`, say));
+  const oursMedian = medianBy(runs, (r) => r.ours.rate);
+  const sink = medianBy(runs, (r) => r.sink.rate).sink;
+  const sinkError = runs.find((r) => r.sinkError !== undefined)?.sinkError;
+  if (pairs > 1) say(`  medians of ${pairs} (${workload}): ours ${Math.round(oursMedian.ours.rate)}, sink ${Math.round(sink.rate)} events/s`);
+  return {
+    ...oursMedian,
+    sink,
+    oursRates: runs.map((r) => r.ours.rate),
+    sinkRates: runs.map((r) => r.sink.rate),
+    ratio: sink.rate === 0 ? Number.POSITIVE_INFINITY : oursMedian.ours.rate / sink.rate,
+    ...(sinkError === undefined ? {} : { sinkError }),
+    compared: runs.reduce((n, r) => n + r.compared, 0),
+    differences: runs.reduce((n, r) => n + r.differences, 0),
+    firstDifferences: runs.flatMap((r) => r.firstDifferences).slice(0, 5),
+  };
+}
+
 /** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
-async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, say: (l: string) => void): Promise<W1Result> {
+async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, run: string, say: (l: string) => void): Promise<W1Pair> {
   const topic = cdcTopic(shop.name, shop.name, 'orders');
   const records = await messageCount(kafka, [topic]);
-  const oursDb = `${shop.name}_${workload}_w1`;
-  const sinkDb = `${shop.name}_${workload}_sink`;
-  const group = `${shop.name}-${workload}-w1`;
+  const oursDb = `${shop.name}_${workload}${run}_w1`;
+  const sinkDb = `${shop.name}_${workload}${run}_sink`;
+  const group = `${shop.name}-${workload}${run}-w1`;
   let worker: Awaited<ReturnType<typeof runWorker>> | undefined;
   const ours = await timeDrain(
     kafka,
@@ -159,7 +198,7 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
   const profile = topProfile([...(worker?.storeTimings() ?? new Map()).entries()].map(([operation, t]) => ({ operation, calls: t.count, seconds: t.ms / 1000 })));
   await worker?.stop();
   say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s)`);
-  const sinkName = `${shop.name}-${workload}-sink`;
+  const sinkName = `${shop.name}-${workload}${run}-sink`;
   let sink: DrainRun;
   let sinkError: string | undefined;
   try {
@@ -290,8 +329,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     await mongo.db(`${mix.name}_cstore`).dropDatabase();
     say(`C_store (raw unordered bulk upserts, one per event of the orders topic): ${Math.round(cStore)} events/s`);
 
-    const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', say);
-    const w1Inserts = await w1(settings, log, kafka, mongo.db('admin'), inserts, 'inserts', say);
+    const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', opts.pairs, say);
+    const w1Inserts = await w1(settings, log, kafka, mongo.db('admin'), inserts, 'inserts', opts.pairs, say);
 
     // For reference: only the final documents W1 produced from the mix, which no writer can beat.
     const finalDocs = w1Mix.docs.length > 0 ? w1Mix.docs : [{ _id: 1 }];

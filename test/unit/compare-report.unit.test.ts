@@ -1,4 +1,4 @@
-import { storeProfileFromMetrics, type CompareReport } from '../../pipeline/bench/compare-bench.js';
+import { medianBy, storeProfileFromMetrics, type CompareReport } from '../../pipeline/bench/compare-bench.js';
 import { chartSvg, markdownReport, targets } from '../../pipeline/bench/compare-report.js';
 
 const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, series: [[0, 0], [0.5, 400], [1, 1000]] as [number, number][] });
@@ -6,14 +6,14 @@ const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, seri
 function report(overrides: Partial<CompareReport> = {}): CompareReport {
   return {
     at: '2026-11-26T00:00:00.000Z',
-    options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1, rssEvents: 0, rssBudgets: [] },
+    options: { changes: 1, inserts: 1, freshnessSeconds: 1, capacitySeconds: 1, rssEvents: 0, rssBudgets: [], pairs: 3 },
     cClient: 10_000,
     cClientSteady: 40_000,
     cStore: 4_000,
     cStoreFinalDocs: 9_000,
     w1: [
-      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [] },
-      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [] },
+      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), oursRates: [3900, 4000, 4200], sinkRates: [1000, 1500, 800], ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [] },
+      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), oursRates: [900, 950, 850], sinkRates: [1000, 1000, 1000], ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [] },
     ],
     w2: { ...run(1500), peakRssMiB: 200, profile: [{ operation: 'cas order_views', calls: 12, seconds: 3.5 }] },
     freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130], stages: { source: { p50Ms: 5, p99Ms: 20 }, debezium: { p50Ms: 50, p99Ms: 100 }, worker: { p50Ms: 200, p99Ms: 900 } } },
@@ -30,6 +30,13 @@ describe('bench compare report', () => {
     expect(t.get('W2 vs W1 (change mix)')).toMatchObject({ met: false });
     expect(t.get('end-to-end p99 at half capacity')).toMatchObject({ met: true, reached: '120 ms' });
     expect(t.get('worker peak RSS (W2 drain)')).toMatchObject({ met: true });
+  });
+
+  test('W1 and the sink are reported by their median runs, with every run listed', () => {
+    expect(medianBy([{ r: 9 }, { r: 3 }, { r: 5 }], (x) => x.r)).toEqual({ r: 5 });
+    expect(medianBy([{ r: 9 }, { r: 3 }, { r: 5 }, { r: 4 }], (x) => x.r)).toEqual({ r: 4 });
+    expect(medianBy([{ r: 7 }], (x) => x.r)).toEqual({ r: 7 });
+    expect(markdownReport(report(), 'c.svg')).toContain('| mix | 1,000 | 4000 | 1000 | 4.00× | 3900, 4000, 4200 / 1000, 1500, 800 | 0 / 10 |');
   });
 
   test("the store profile is read from a worker's /metrics and shown per drain", () => {
@@ -63,7 +70,7 @@ describe('bench compare report', () => {
   });
 
   test('a sink that did not finish is never counted as beaten, and differing outputs fail', () => {
-    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'], profile: [] }] });
+    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, oursRates: [4000], sinkRates: [0], ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'], profile: [] }] });
     const t = new Map(targets(failed).map((x) => [x.what, x]));
     expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: false, reached: expect.stringContaining('did not finish (AssertionError)') });
     expect(t.get('W1 and sink outputs equal')).toMatchObject({ met: false });

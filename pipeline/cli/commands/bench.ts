@@ -13,7 +13,7 @@ import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
 const USAGE =
-  'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] [--rss-events N] [--rss-budgets 256,default] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json] | rss [--events N] [--budgets 256,default] [--json] | store [--docs N] [--rounds N] [--json]';
+  'cdc bench compare [--quick] [--changes N] [--inserts N] [--freshness-seconds S] [--capacity-seconds S] [--rss-events N] [--rss-budgets 256,default] [--pairs N (3)] | drain [--changes N] [--json] | reads [--keys N] [--connections N] [--duration S] [--json] | rss [--events N] [--budgets 256,default] [--json] | store [--docs N] [--rounds N] [--json]';
 
 /** "256,default": memory budgets in MiB, "default" for the worker without one. */
 const budgetList = z
@@ -26,7 +26,7 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
   if (sub === 'compare') {
     const { values } = parseCommandArgs(
       rest,
-      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' }, 'capacity-seconds': { type: 'string' }, 'rss-events': { type: 'string' }, 'rss-budgets': { type: 'string' } },
+      { quick: { type: 'boolean' }, changes: { type: 'string' }, inserts: { type: 'string' }, 'freshness-seconds': { type: 'string' }, 'capacity-seconds': { type: 'string' }, 'rss-events': { type: 'string' }, 'rss-budgets': { type: 'string' }, pairs: { type: 'string' } },
       z.object({
         quick: z.boolean().optional(),
         changes: positiveInt.optional(),
@@ -35,6 +35,7 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
         'capacity-seconds': positiveInt.optional(),
         'rss-events': z.coerce.number().int().min(0).optional(),
         'rss-budgets': budgetList.default([256, undefined]),
+        pairs: z.coerce.number().int().min(1).max(9).default(3),
       }),
       USAGE,
     );
@@ -46,6 +47,7 @@ export async function benchCommand(argv: string[], log: Logger): Promise<number>
       capacitySeconds: values['capacity-seconds'] ?? (quick ? 10 : 30),
       rssEvents: values['rss-events'] ?? (quick ? 0 : 1_000_000),
       rssBudgets: values['rss-budgets'],
+      pairs: values.pairs,
     };
     const report = await compareBench(loadSettings(), log, options, (line) => console.log(line));
     const dir = join(PROJECT_ROOT, 'bench-results');
