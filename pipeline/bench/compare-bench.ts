@@ -14,6 +14,7 @@ import { runLoad } from '../shop/load-generator.js';
 import type { StoredDoc } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
 import { runWorker } from '../worker/run-worker.js';
+import { describeCpu, stackPids, startCpuSpan, type CpuSpan } from './cpu-accounting.js';
 import { timeDrain, type DrainRun } from './drain-timer.js';
 import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
@@ -60,6 +61,9 @@ export interface W1Result {
   docs: { _id: number }[];
   /** Where our drain's time went, by store operation. */
   profile: StoreProfile[];
+  /** Where the machine's CPU went during our median run and the sink's (the worker: the bench's own process). */
+  oursCpu: CpuSpan;
+  sinkCpu: CpuSpan;
 }
 
 /** Seconds spent in one kind of store operation during a drain (concurrent calls each counted). */
@@ -97,7 +101,7 @@ export interface CompareReport {
   /** Docs/s upserting only the final W1 documents (for reference; no writer can beat it). */
   cStoreFinalDocs: number;
   w1: Omit<W1Result, 'docs'>[];
-  w2: DrainRun & { peakRssMiB: number; profile: StoreProfile[] };
+  w2: DrainRun & { peakRssMiB: number; profile: StoreProfile[]; cpu: CpuSpan };
   /** The worker draining a large backlog, per memory budget (absent when skipped). */
   rss?: RssRun[];
   /**
@@ -161,12 +165,13 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
   const runs: W1Pair[] = [];
   for (let i = 1; i <= pairs; i++) runs.push(await w1Pair(settings, log, kafka, db, shop, workload, pairs === 1 ? '' : `${i}`, say));
   const oursMedian = medianBy(runs, (r) => r.ours.rate);
-  const sink = medianBy(runs, (r) => r.sink.rate).sink;
+  const { sink, sinkCpu } = medianBy(runs, (r) => r.sink.rate);
   const sinkError = runs.find((r) => r.sinkError !== undefined)?.sinkError;
   if (pairs > 1) say(`  medians of ${pairs} (${workload}): ours ${Math.round(oursMedian.ours.rate)}, sink ${Math.round(sink.rate)} events/s`);
   return {
     ...oursMedian,
     sink,
+    sinkCpu,
     oursRates: runs.map((r) => r.ours.rate),
     sinkRates: runs.map((r) => r.sink.rate),
     ratio: sink.rate === 0 ? Number.POSITIVE_INFINITY : oursMedian.ours.rate / sink.rate,
@@ -185,6 +190,7 @@ async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, sho
   const sinkDb = `${shop.name}_${workload}${run}_sink`;
   const group = `${shop.name}-${workload}${run}-w1`;
   let worker: Awaited<ReturnType<typeof runWorker>> | undefined;
+  const oursSpan = startCpuSpan({ ...stackPids(settings), worker: process.pid });
   const ours = await timeDrain(
     kafka,
     group,
@@ -195,12 +201,14 @@ async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, sho
     },
     { everyMs: 100 },
   );
+  const oursCpu = oursSpan();
   const profile = topProfile([...(worker?.storeTimings() ?? new Map()).entries()].map(([operation, t]) => ({ operation, calls: t.count, seconds: t.ms / 1000 })));
   await worker?.stop();
-  say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s)`);
+  say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s); CPU ${describeCpu(oursCpu)}`);
   const sinkName = `${shop.name}-${workload}${run}-sink`;
   let sink: DrainRun;
   let sinkError: string | undefined;
+  const sinkSpan = startCpuSpan(stackPids(settings));
   try {
     sink = await timeDrain(kafka, sinkGroup(sinkName), [topic], records, () => startSink(settings, sinkName, sinkConnectorConfig(settings, { topic, database: sinkDb, collection: 'orders', maxPollRecords: 2000 })), {
       failed: () => sinkFailure(settings, sinkName),
@@ -215,6 +223,8 @@ async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, sho
   } finally {
     await deleteSink(settings, sinkName);
   }
+  const sinkCpu = sinkSpan();
+  say(`    CPU during the sink's drain: ${describeCpu(sinkCpu)}`);
 
   // Same documents? The sink keys by the Kafka key ({_id: {id}}) and deletes on delete; we keep an
   // invisible tombstone. Compare the visible rows, columns only.
@@ -246,6 +256,8 @@ async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, sho
     firstDifferences: differing.slice(0, 5).map((id) => `${id}: ours ${JSON.stringify(oursDocs.get(id) ?? null)} sink ${JSON.stringify(sinkDocs.get(id) ?? null)}`),
     docs: [...oursDocs].map(([id, d]) => ({ _id: Number(id), ...d })),
     profile,
+    oursCpu,
+    sinkCpu,
   };
 }
 
@@ -344,12 +356,16 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const topics = mix.topics();
     const w2Records = await messageCount(kafka, topics);
     let worker: WorkerProcess | undefined;
+    const w2Pids = stackPids(settings);
+    const w2Span = startCpuSpan(w2Pids);
     const w2 = await timeDrain(kafka, w2Group, topics, w2Records, async () => {
       worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db]);
+      w2Pids['worker'] = worker.child.pid;
     });
+    const w2Cpu = w2Span();
     const peakRss = worker?.peakRssBytes() ?? 0;
     const w2Profile = storeProfileFromMetrics((await worker?.metrics()) ?? '');
-    say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB`);
+    say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB; CPU ${describeCpu(w2Cpu)}`);
 
     // Freshness, on its own workload (note updates over the 500 newest orders, each rewriting an
     // order_views document and reading its customer_views document). First its capacity, closed loop: 8 writers update
@@ -455,7 +471,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;
     // Last, on a backlog of its own: the worker's peak RSS draining it, per memory budget.
     const rss = opts.rssEvents > 0 ? await rssBench(settings, log, { events: opts.rssEvents, budgets: opts.rssBudgets }, say) : undefined;
-    return { at: new Date().toISOString(), options: opts, cClient, cClientSteady: client.steadyRate, cStore, cStoreFinalDocs, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile }, freshness, ...(rss === undefined ? {} : { rss }) };
+    return { at: new Date().toISOString(), options: opts, cClient, cClientSteady: client.steadyRate, cStore, cStoreFinalDocs, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile, cpu: w2Cpu }, freshness, ...(rss === undefined ? {} : { rss }) };
   } finally {
     await mix.dispose().catch(() => undefined);
     await inserts.dispose().catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { CompareReport, StoreProfile } from './compare-bench.js';
+import type { CpuSpan } from './cpu-accounting.js';
 import type { DrainRun } from './drain-timer.js';
 
 export interface Target {
@@ -81,6 +82,17 @@ they can add up to more than the drain); the store's own CPU profile and why the
 above are missed are in docs/PERFORMANCE.md.
 
 ${profileTable([...r.w1.map((w) => [`W1 ${w.workload}`, w.profile] as const), ['W2', r.w2.profile] as const])}
+
+### Where the CPU went
+
+Every process of the stack shares this machine's cores, so a contender gets what the others leave
+it. CPU seconds per second of each drain (1.00 is one core busy the whole drain; start-up
+included; Postgres with its backends; "rest" is every other process, the bench's included):
+
+${cpuTable([
+  ...r.w1.flatMap((w) => [[`W1 ours, ${w.workload} (the worker: the bench's process)`, w.oursCpu] as const, [`sink connector, ${w.workload} (in Connect)`, w.sinkCpu] as const]),
+  ['W2 (the worker: its own process)', r.w2.cpu] as const,
+])}
 
 ${rssSection(r)}## End-to-end freshness
 
@@ -172,6 +184,19 @@ row (its own group and database); peak resident memory read from its /metrics.
 ${rows}
 
 `;
+}
+
+const CPU_COLUMNS = ['store', 'worker', 'kafka', 'connect', 'postgres'] as const;
+
+function cpuTable(drains: (readonly [string, CpuSpan | undefined])[]): string {
+  const rows = drains.flatMap(([name, span]) => {
+    if (span === undefined || span.wallSeconds <= 0) return [];
+    const cores = (seconds: number | undefined) => (seconds === undefined ? '-' : (seconds / span.wallSeconds).toFixed(2));
+    const named = CPU_COLUMNS.reduce((sum, c) => sum + (span.processes[c] ?? 0), 0);
+    return [`| ${name} | ${span.wallSeconds.toFixed(1)} | ${cores(span.machineSeconds)} of ${span.cores} | ${CPU_COLUMNS.map((c) => cores(span.processes[c])).join(' | ')} | ${cores(Math.max(0, span.machineSeconds - named))} |`];
+  });
+  if (rows.length === 0) return '(not measured)';
+  return ['| drain | seconds | machine | store | worker | Kafka | Connect | Postgres | rest |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
 function profileTable(drains: (readonly [string, StoreProfile[] | undefined])[]): string {

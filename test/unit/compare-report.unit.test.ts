@@ -1,6 +1,7 @@
 import { medianBy, storeProfileFromMetrics, type CompareReport } from '../../pipeline/bench/compare-bench.js';
 import { chartSvg, markdownReport, targets } from '../../pipeline/bench/compare-report.js';
 
+const cpu = (store: number, worker?: number) => ({ wallSeconds: 10, cores: 2, machineSeconds: 18, processes: { store, kafka: 2, connect: 1, postgres: 0.5, ...(worker === undefined ? {} : { worker }) } });
 const run = (rate: number) => ({ records: 1000, seconds: 1000 / rate, rate, series: [[0, 0], [0.5, 400], [1, 1000]] as [number, number][] });
 
 function report(overrides: Partial<CompareReport> = {}): CompareReport {
@@ -12,10 +13,10 @@ function report(overrides: Partial<CompareReport> = {}): CompareReport {
     cStore: 4_000,
     cStoreFinalDocs: 9_000,
     w1: [
-      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), oursRates: [3900, 4000, 4200], sinkRates: [1000, 1500, 800], ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [] },
-      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), oursRates: [900, 950, 850], sinkRates: [1000, 1000, 1000], ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [] },
+      { workload: 'mix', records: 1000, ours: run(4000), sink: run(1000), oursRates: [3900, 4000, 4200], sinkRates: [1000, 1500, 800], ratio: 4, compared: 10, differences: 0, firstDifferences: [], profile: [], oursCpu: cpu(9, 5), sinkCpu: cpu(6) },
+      { workload: 'inserts', records: 1000, ours: run(900), sink: run(1000), oursRates: [900, 950, 850], sinkRates: [1000, 1000, 1000], ratio: 0.9, compared: 10, differences: 0, firstDifferences: [], profile: [], oursCpu: cpu(9, 5), sinkCpu: cpu(6) },
     ],
-    w2: { ...run(1500), peakRssMiB: 200, profile: [{ operation: 'cas order_views', calls: 12, seconds: 3.5 }] },
+    w2: { ...run(1500), peakRssMiB: 200, profile: [{ operation: 'cas order_views', calls: 12, seconds: 3.5 }], cpu: cpu(10, 6) },
     freshness: { capacity: 1500, capacityUpdates: 1500, targetRate: 750, achievedRate: 750, samples: 3, p50Ms: 40, p95Ms: 90, p99Ms: 120, maxMs: 130, delaysMs: [40, 90, 130], stages: { source: { p50Ms: 5, p99Ms: 20 }, debezium: { p50Ms: 50, p99Ms: 100 }, worker: { p50Ms: 200, p99Ms: 900 } } },
     ...overrides,
   };
@@ -37,6 +38,13 @@ describe('bench compare report', () => {
     expect(medianBy([{ r: 9 }, { r: 3 }, { r: 5 }, { r: 4 }], (x) => x.r)).toEqual({ r: 4 });
     expect(medianBy([{ r: 7 }], (x) => x.r)).toEqual({ r: 7 });
     expect(markdownReport(report(), 'c.svg')).toContain('| mix | 1,000 | 4000 | 1000 | 4.00× | 3900, 4000, 4200 / 1000, 1500, 800 | 0 / 10 |');
+  });
+
+  test("each drain's CPU is shown per process, in cores, with what the named ones leave to the rest", () => {
+    const md = markdownReport(report(), 'c.svg');
+    expect(md).toContain("| W1 ours, mix (the worker: the bench's process) | 10.0 | 1.80 of 2 | 0.90 | 0.50 | 0.20 | 0.10 | 0.05 | 0.05 |");
+    expect(md).toContain('| sink connector, mix (in Connect) | 10.0 | 1.80 of 2 | 0.60 | - | 0.20 | 0.10 | 0.05 | 0.85 |');
+    expect(md).toContain('| W2 (the worker: its own process) | 10.0 | 1.80 of 2 | 1.00 | 0.60 |');
   });
 
   test("the store profile is read from a worker's /metrics and shown per drain", () => {
@@ -70,7 +78,7 @@ describe('bench compare report', () => {
   });
 
   test('a sink that did not finish is never counted as beaten, and differing outputs fail', () => {
-    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, oursRates: [4000], sinkRates: [0], ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'], profile: [] }] });
+    const failed = report({ w1: [{ workload: 'mix', records: 1000, ours: run(4000), sink: { records: 1000, seconds: Infinity, rate: 0, series: [] }, oursRates: [4000], sinkRates: [0], ratio: Infinity, sinkError: 'AssertionError', compared: 10, differences: 3, firstDifferences: ['1: ours {} sink null'], profile: [], oursCpu: cpu(9, 5), sinkCpu: cpu(6) }] });
     const t = new Map(targets(failed).map((x) => [x.what, x]));
     expect(t.get('W1 vs sink connector, change mix')).toMatchObject({ met: false, reached: expect.stringContaining('did not finish (AssertionError)') });
     expect(t.get('W1 and sink outputs equal')).toMatchObject({ met: false });
