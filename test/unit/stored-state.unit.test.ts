@@ -27,6 +27,9 @@ describe('a one-row document stores its row once', () => {
       oneRow({ ...row, status: 'PAID' }), // a field rendered differently
       oneRow({ ...row, extra: 1 }), // a field the row has not
       oneRow({ id: 5, status: 'paid' }), // fields left out
+      oneRow({ ...row, total: { amount: '2.00' } }), // a nested value that differs
+      oneRow({ ...row, tags: ['a', 'b'] }),
+      oneRow({ ...row, note: undefined }, { ...row, note: null }), // absent is not null
       oneRow({ ...row, schemaVersion: 7 }, { ...row, schemaVersion: 7 }), // a column named like the version
     ]) {
       expect(compactState(doc)).toBe(doc);
