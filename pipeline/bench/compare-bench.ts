@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { z } from 'zod';
+import { decodeChange } from '../../schemas/decode-change.js';
+import { SHOP_TABLES } from '../../schemas/shop-rows.js';
 import { orderRows } from '../../projections/order-rows.js';
 import { PROJECTIONS } from '../../projections/registry.js';
 import type { Settings } from '../config.js';
@@ -13,6 +15,7 @@ import { ident } from '../postgres/sql.js';
 import { runLoad } from '../shop/load-generator.js';
 import type { StoredDoc } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
+import { changeKey } from '../worker/applied-report.js';
 import { runWorker } from '../worker/run-worker.js';
 import { describeCpu, stackPids, startCpuSpan, type CpuSpan } from './cpu-accounting.js';
 import { timeDrain, type DrainRun } from './drain-timer.js';
@@ -127,8 +130,8 @@ export interface CompareReport {
   };
 }
 
-/** An open-loop update's note inside a Debezium record of orders. */
-const FRESH_NOTE = /"note":"(fresh:\d+)"/;
+/** A load update's note (`fresh:` open loop, `cap:` closed loop) inside a Debezium record of orders. */
+const LOAD_NOTE = /"note":"((?:fresh|cap):\d+)"/;
 
 type Stage = 'source' | 'debezium' | 'worker';
 
@@ -368,51 +371,73 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     say(`W2 (${PROJECTIONS.map((p) => p.name).join(' + ')}): ${Math.round(w2.rate)} events/s over ${w2Records} records; worker peak RSS ${Math.round(peakRss / 1048576)} MiB; CPU ${describeCpu(w2Cpu)}`);
 
     // Freshness, on its own workload (note updates over the 500 newest orders, each rewriting an
-    // order_views document and reading its customer_views document). First its capacity, closed loop: 8 writers update
-    // as fast as Postgres commits while the W2 worker projects, on the same 2 cores; capacity is
-    // how many updates became visible per second, from the first to the last. Then open-loop
-    // updates at half of it. Each update carries its intended time in the row, so a stalled load
-    // cannot hide its own delay.
+    // order_views document and reading its customer_views document). First its capacity, closed
+    // loop: 8 writers update as fast as Postgres commits while the W2 worker projects, on the same
+    // 2 cores; capacity is how many updates became visible per second, from the first to the last.
+    // Then open-loop updates at half of it. Each update carries its intended time in the row, so a
+    // stalled load cannot hide its own delay. The worker runs in a process of its own, as
+    // deployed, and reports each round's changes over IPC (`cdc run --report-applied`): the load
+    // and this process's probe consumer do not share its event loop.
     const delays: number[] = [];
     /** When each closed-loop update was applied. */
     const capacityApplied: number[] = [];
-    const freshDb = w2Db;
     worker?.stop();
-    await sleep(1000);
+    await worker?.exited;
     const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
     // Where each open-loop update's delay goes: intended -> committed in Postgres (source ts_ms) ->
     // appended to Kafka (record timestamp, read by a probe consumer) -> applied by the worker.
     const stages = new Map<string, { committed?: number; appended?: number; applied?: number }>();
     const stagesOf = (note: string) => stages.get(note) ?? stages.set(note, {}).get(note) ?? {};
+    // The probe names each note's change (table, id, position); the worker's reports name the
+    // changes it applied. Either may come first.
+    const noteOf = new Map<string, string>();
+    const appliedAt = new Map<string, number>();
+    const matched = (note: string, at: number) => {
+      if (note.startsWith('cap:')) {
+        capacityApplied.push(at);
+        return;
+      }
+      delays.push(at - Number(note.slice('fresh:'.length)));
+      stagesOf(note).applied = at;
+    };
     const probe = kafka.consumer({ groupId: `${mix.name}-probe` });
     await probe.connect();
     await probe.subscribe({ topic: ordersTopic, fromBeginning: true });
     await probe.run({
       eachMessage: async ({ message }) => {
-        const note = FRESH_NOTE.exec(message.value?.toString('utf8') ?? '')?.[1];
-        if (note !== undefined) stagesOf(note).appended = Number(message.timestamp);
-      },
-    });
-    const live = await runWorker({
-      topicPrefix: mix.name,
-      schema: mix.name,
-      groupId: w2Group,
-      mongoDatabase: freshDb,
-      cache: false,
-      onApplied: (changes) => {
-        const now = Date.now();
-        for (const c of changes) {
-          const note = c.table === 'orders' ? c.row?.['note'] : undefined;
-          if (typeof note !== 'string') continue;
-          if (note.startsWith('fresh:')) {
-            delays.push(now - Number(note.slice(6)));
-            stagesOf(note).committed = c.sourceTsMs;
-            stagesOf(note).applied = now;
-          }
-          else if (note.startsWith('cap:')) capacityApplied.push(now);
+        const value = message.value?.toString('utf8') ?? null;
+        const note = LOAD_NOTE.exec(value ?? '')?.[1];
+        if (note === undefined) return;
+        const decoded = decodeChange({ topic: ordersTopic, key: message.key?.toString('utf8') ?? null, value, timestamp: Number(message.timestamp) }, { orders: SHOP_TABLES.orders });
+        if (decoded.kind !== 'change') return;
+        const key = changeKey('orders', decoded.change.id, decoded.change.position);
+        if (note.startsWith('fresh:')) {
+          stagesOf(note).appended = Number(message.timestamp);
+          stagesOf(note).committed = decoded.change.sourceTsMs;
+        }
+        const at = appliedAt.get(key);
+        if (at === undefined) noteOf.set(key, note);
+        else {
+          appliedAt.delete(key);
+          matched(note, at);
         }
       },
-    }, log);
+    });
+    const live = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db], {
+      onApplied: (report) => {
+        for (const [table, id, position] of report.changes) {
+          if (table !== 'orders') continue;
+          const key = changeKey(table, id, position);
+          const note = noteOf.get(key);
+          if (note === undefined) appliedAt.set(key, report.at);
+          else {
+            noteOf.delete(key);
+            matched(note, report.at);
+          }
+        }
+      },
+    });
+    await live.ready();
     let issued = 0;
     const closedLoopEnd = Date.now() + opts.capacitySeconds * 1000;
     await Promise.all(
@@ -447,7 +472,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     await Promise.all(inFlight);
     const deadline = Date.now() + 60_000;
     while (delays.length < sent && Date.now() < deadline) await sleep(200);
-    await live.stop();
+    live.stop();
+    await live.exited;
     await probe.disconnect();
     await pool.end();
     const sorted = [...delays].sort((a, b) => a - b);

@@ -5,16 +5,19 @@ import { loadSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { SHOP } from '../../shop/defaults.js';
 import { heapCapMiB, limitHeapGrowth } from '../../engine/round-sizer.js';
+import { PipelineError } from '../../errors.js';
+import { appliedReport } from '../../worker/applied-report.js';
 import { runWorker } from '../../worker/run-worker.js';
+import type { RowChange } from '../../../schemas/change.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N]';
+const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N] [--report-applied (over the IPC channel of the process that started it)]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' } },
+    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' }, 'report-applied': { type: 'boolean' } },
     z.object({
       group: z.string().min(1).default(SHOP.consumerGroup),
       schema: z.string().min(1).default(SHOP.schema),
@@ -25,11 +28,16 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       'round-changes': z.coerce.number().int().min(1).optional(),
       // A resident-memory budget: rounds follow it instead of always taking --round-changes.
       'memory-mib': z.coerce.number().int().min(128).optional(),
+      'report-applied': z.boolean().optional(),
     }),
     USAGE,
   );
   const budget = values['memory-mib'];
   if (budget !== undefined && getHeapStatistics().heap_size_limit > (heapCapMiB(budget) + 64) * 1024 * 1024) return restartWithHeapCap(heapCapMiB(budget), log);
+  const send = process.send?.bind(process);
+  if (values['report-applied'] === true && send === undefined) {
+    throw new PipelineError('CONFIG_INVALID', '--report-applied needs an IPC channel to report on', { hint: 'start the worker with one (child_process.spawn with "ipc" in stdio), as `cdc bench compare` does, or leave the flag out' });
+  }
   limitHeapGrowth();
   const worker = await runWorker(
     {
@@ -40,6 +48,9 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       metricsPort: values['metrics-port'],
       ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }),
       ...(budget === undefined ? {} : { memoryBudgetMiB: budget }),
+      // Which changes each round applied, and when: a benchmark in another process times
+      // end-to-end delays by it without sharing the worker's event loop.
+      ...(values['report-applied'] === true && send !== undefined ? { onApplied: (changes: RowChange[]) => void send(appliedReport(changes)) } : {}),
     },
     log,
   );
