@@ -23,6 +23,11 @@ interface Prepared {
   write: CasWrite;
   sends: DerivedSend[];
   previousKeys: string[];
+  /**
+   * Whether parts kept under an earlier position are sent again (parts under a new one always
+   * are). See `keptPartsSent`.
+   */
+  resendKept: boolean;
 }
 
 type Derived = Map<string, Contribution[]>;
@@ -45,6 +50,23 @@ function storedVersion(doc: StoredDoc): number | undefined {
 function isOlder(projection: Projection, doc: StoredDoc): boolean {
   const version = storedVersion(doc);
   return version !== undefined && version < projection.schemaVersion;
+}
+
+/**
+ * Whether a write sends again the parts it keeps under an earlier position (derived-positions.ts).
+ * A kept part was sent by the revision that first sent it, after that revision's write; if a crash
+ * or a failed round came in between, the change behind that revision is delivered again, and a
+ * change delivered again is a no-op on the document: so a write that applied nothing twice needs
+ * not send them, and one that met a duplicate does (as does a rewrite: a touch, or a document of
+ * an older version, which must reach its derived documents).
+ */
+function keptPartsSent(contributions: number, duplicate: boolean, older: boolean): boolean {
+  return contributions === 0 || duplicate || older;
+}
+
+/** What a prepared write sends once it has won. */
+function sent(w: Prepared): DerivedSend[] {
+  return w.resendKept ? w.sends : w.sends.filter((s) => s.fresh);
 }
 
 /**
@@ -172,13 +194,13 @@ export class Projector {
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       for (const doc of docs) assertNotNewer(projection, doc);
-      const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys));
+      const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys, false));
       // What a document derives comes from its own slots, never from embedded copies, so a fan-out
       // write keeps the positions its parts were sent under, and sends only a part that got a new
       // one (its state came from a worker that did not record them). A kept part was sent by the
       // revision that first sent it, and if a crash lost that send, the redelivery of its change
-      // (an upsert, which always sends) sends it again.
-      const lost = await this.write(projection, writes, stats, derived, 'fresh');
+      // sends it again (see keptPartsSent).
+      const lost = await this.write(projection, writes, stats, derived);
       stats.fannedOut += writes.length - lost.size;
       // The losers were changed by someone else meanwhile: read them again and re-apply.
       const losers = writes.filter((w) => lost.has(String(w.write.id))).map((w) => w.write.id);
@@ -219,10 +241,10 @@ export class Projector {
   /** Every prefetch of this round, used or not: settled before the round ends. */
   private readonly prefetchesInFlight: Promise<unknown>[] = [];
 
-  private prefetchDerived(states: { state: DocState }[]): void {
+  private prefetchDerived(sends: readonly DerivedSend[]): void {
     for (const target of this.projections) {
       const ids = new Map<string, DocId>();
-      for (const s of states) for (const id of s.state.derivedTo[target.name] ?? []) ids.set(String(id), id);
+      for (const s of sends) if (s.projection === target.name) ids.set(String(s.docId), s.docId);
       if (ids.size === 0) continue;
       const docs = this.store.fetch(target.collection, [...ids.values()]);
       // Its failure surfaces in the derived upsert that uses it; an unused one is only settled.
@@ -264,9 +286,15 @@ export class Projector {
         const state = doc?._state ?? emptyState();
         // Rewrite on touch: a document of an older version is re-rendered at this one even when
         // the change itself is a duplicate.
-        let changed = doc === undefined || isOlder(projection, doc);
-        for (const c of items) changed = applyContribution(state, c) || changed;
-        return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [] };
+        const older = doc !== undefined && isOlder(projection, doc);
+        let changed = doc === undefined || older;
+        let duplicate = false;
+        for (const c of items) {
+          const applied = applyContribution(state, c);
+          changed = applied || changed;
+          duplicate = duplicate || !applied;
+        }
+        return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [], resendKept: keptPartsSent(items.length, duplicate, older) };
       });
       await yieldToEventLoop();
       // A retry reads every row its documents embed: a document redone because a row changed while
@@ -274,13 +302,21 @@ export class Projector {
       // previous keys, and no fan-out will bring the newer copy; the fan-out that ran missed it.
       await this.references.embed(projection, states, attempt === 0 ? refreshKeys : 'all');
       const writes: Prepared[] = [];
+      const toSend: DerivedSend[] = [];
       for (const [i, s] of states.entries()) {
         if (i % 500 === 499) await yieldToEventLoop();
-        if (s.changed) writes.push(this.prepare(projection, s.id, s.rev, s.state, s.previousKeys));
-        // Unchanged (a redelivery): still send what it derives, in case a crash came in between.
-        else this.queueDerived(projection, s.id, this.derive(projection, s.id, s.state, s.rev, s.rev), derived);
+        if (s.changed) {
+          const prepared = this.prepare(projection, s.id, s.rev, s.state, s.previousKeys, s.resendKept);
+          writes.push(prepared);
+          toSend.push(...sent(prepared));
+        } else {
+          // Unchanged (a redelivery): still send what it derives, in case a crash came in between.
+          const sends = this.derive(projection, s.id, s.state, s.rev, s.rev);
+          this.queueDerived(projection, s.id, sends, derived);
+          toSend.push(...sends);
+        }
       }
-      if (prefetch && attempt === 0) this.prefetchDerived(states);
+      if (prefetch && attempt === 0) this.prefetchDerived(toSend);
       await this.references.indexNewReferences(projection, writes.map((w) => ({ doc: w.write.doc, previousKeys: w.previousKeys })));
       const lost = await this.write(projection, writes, stats, derived);
       const written = writes.filter((w) => !lost.has(String(w.write.id)));
@@ -312,7 +348,7 @@ export class Projector {
   }
 
   /** Renders the document for revision `rev + 1` and records what it sends to other projections. */
-  private prepare(projection: Projection, id: DocId, rev: number, state: DocState, previousKeys: string[]): Prepared {
+  private prepare(projection: Projection, id: DocId, rev: number, state: DocState, previousKeys: string[], resendKept: boolean): Prepared {
     const rendered = projection.render(id, state);
     const sends = this.derive(projection, id, state, rev, rev + 1, rendered);
     recordSends(state, sends, rev + 1);
@@ -326,7 +362,7 @@ export class Projector {
       _refKeys: projection.referencesOf(state),
       _state: state,
     };
-    return { write: { id, expectedRev: rev, doc }, sends, previousKeys };
+    return { write: { id, expectedRev: rev, doc }, sends, previousKeys, resendKept };
   }
 
   /**
@@ -344,13 +380,12 @@ export class Projector {
 
   /**
    * Compare-and-set writes; derived contributions are queued only for the writes that won (a lost
-   * write's revision belongs to its winner): all of them, or only those under a new position.
-   * Returns the losers' ids.
+   * write's revision belongs to its winner). Returns the losers' ids.
    */
-  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived, send: 'all' | 'fresh' = 'all'): Promise<Set<string>> {
+  private async write(projection: Projection, writes: Prepared[], stats: ApplyStats, derived: Derived): Promise<Set<string>> {
     const lost = new Set((await this.store.casWrite(projection.collection, writes.map((w) => w.write))).map(String));
     const won = writes.filter((w) => !lost.has(String(w.write.id)));
-    for (const w of won) this.queueDerived(projection, w.write.id, send === 'all' ? w.sends : w.sends.filter((x) => x.fresh), derived);
+    for (const w of won) this.queueDerived(projection, w.write.id, sent(w), derived);
     if (this.onWritten !== undefined) await this.onWritten(this.store.physical(projection.collection), won.map((w) => publicView(w.write.doc)));
     stats.written[projection.collection] = (stats.written[projection.collection] ?? 0) + writes.length - lost.size;
     stats.conflicts += lost.size;

@@ -33,6 +33,12 @@ describe('the cdc command line', () => {
     expect(logs.stderr).toContain('choose one of postgres, kafka, connect, store, redis');
   });
 
+  test('run --report-applied without an IPC channel to report on is refused, saying how to start it', () => {
+    const run = cdc('run', '--report-applied', '--group', 'never-joined');
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('--report-applied needs an IPC channel');
+  });
+
   test('a bad flag value names the flag', () => {
     const run = cdc('shop', 'load', '--rate', 'fast', '--duration', '1');
     expect(run.code).toBe(64);

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../pipeline/config.js';
+import { spawnWorker } from '../../pipeline/bench/worker-process.js';
 import { pipelineStatus } from '../../pipeline/status/pipeline-status.js';
+import type { AppliedReport } from '../../pipeline/worker/applied-report.js';
 import { PROJECTIONS } from '../../projections/registry.js';
 import { eventually, ShopEnv } from '../support/shop-env.js';
 
@@ -95,5 +97,28 @@ describe('operability', () => {
     const parsed = JSON.parse(cli.stdout) as { breaches: string[]; workers: unknown[] };
     expect(parsed.breaches[0]).toMatch(/order_views: lag \d+ events > 0/);
     expect(parsed.workers).toEqual([]);
+  });
+
+  test('a worker started with --report-applied tells its parent which changes each round applied, and when', async () => {
+    const reports: AppliedReport[] = [];
+    const [o] = await env.sql<{ id: string }>('INSERT INTO $schema.orders (customer_id) SELECT id FROM $schema.customers ORDER BY id LIMIT 1 RETURNING id');
+    const since = Date.now();
+    const worker = await spawnWorker(['--group', env.groupId, '--schema', env.schema, '--topic-prefix', env.topicPrefix, '--database', env.mongoDatabase], { onApplied: (r) => reports.push(r) });
+    try {
+      await worker.ready();
+      const order = await eventually(
+        async () => reports.flatMap((r) => r.changes.filter(([table, id]) => table === 'orders' && id === o?.id).map(([, , position]) => ({ position, at: r.at }))),
+        (found) => found.length > 0,
+        60_000,
+      );
+      expect(order[0]?.position).toBeGreaterThan(0);
+      expect(order[0]?.at).toBeGreaterThanOrEqual(since);
+      // Reported once the round is written: the document is there by then.
+      const doc = await env.db.collection('order_views').findOne({ _id: Number(o?.id) as never });
+      expect(doc).toMatchObject({ orderId: Number(o?.id) });
+    } finally {
+      worker.stop();
+      await worker.exited;
+    }
   });
 });
