@@ -6,7 +6,7 @@ import { rowChanges } from '../support/row-changes.js';
 import { projectorOnStore } from '../support/projector-store.js';
 
 /**
- * Which customer documents an order's write rewrites, on the real ctx.store. A customer's document
+ * Which customer documents an order's write rewrites, on the real store. A customer's document
  * holds a part per order, and a large customer's is the costliest write of a small round: an
  * order write that leaves its amount and time alone must not rewrite it.
  */

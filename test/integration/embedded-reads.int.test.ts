@@ -8,7 +8,7 @@ import { rowChanges } from '../support/row-changes.js';
 import { projectorOnStore } from '../support/projector-store.js';
 
 /**
- * Which embedded rows a round reads, on the real ctx.store. A small round's delay is its chain of
+ * Which embedded rows a round reads, on the real store. A small round's delay is its chain of
  * store round trips, so an order's update must not read the customer and products it already
  * embeds; but a row changed in the same round as a document that embeds it must still reach it
  * (the fan-out leaves that document to the upsert).
