@@ -194,7 +194,7 @@ export class Projector {
     for (let attempt = 0; docs.length > 0; attempt++) {
       if (attempt >= MAX_ATTEMPTS) throw new PipelineError('STORE_WRITE_FAILED', `fan-out into ${projection.collection} kept losing to concurrent writers`, { retriable: true });
       for (const doc of docs) assertNotNewer(projection, doc);
-      const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys, false));
+      const writes = docs.map((doc) => this.prepare(projection, doc._id, doc._rev, doc._state, doc._refKeys, false, true));
       // What a document derives comes from its own slots, never from embedded copies, so a fan-out
       // write keeps the positions its parts were sent under, and sends only a part that got a new
       // one (its state came from a worker that did not record them). A kept part was sent by the
@@ -294,7 +294,9 @@ export class Projector {
           changed = applied || changed;
           duplicate = duplicate || !applied;
         }
-        return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [], resendKept: keptPartsSent(items.length, duplicate, older) };
+        // A rewrite (no contribution) has no change behind it to be delivered again: what it sends
+        // is not recorded, so the next write of the document sends every part anew.
+        return { id, rev: doc?._rev ?? 0, state, changed, previousKeys: doc?._refKeys ?? [], resendKept: keptPartsSent(items.length, duplicate, older), recordSends: items.length > 0 };
       });
       await yieldToEventLoop();
       // A retry reads every row its documents embed: a document redone because a row changed while
@@ -306,7 +308,7 @@ export class Projector {
       for (const [i, s] of states.entries()) {
         if (i % 500 === 499) await yieldToEventLoop();
         if (s.changed) {
-          const prepared = this.prepare(projection, s.id, s.rev, s.state, s.previousKeys, s.resendKept);
+          const prepared = this.prepare(projection, s.id, s.rev, s.state, s.previousKeys, s.resendKept, s.recordSends);
           writes.push(prepared);
           toSend.push(...sent(prepared));
         } else {
@@ -348,10 +350,11 @@ export class Projector {
   }
 
   /** Renders the document for revision `rev + 1` and records what it sends to other projections. */
-  private prepare(projection: Projection, id: DocId, rev: number, state: DocState, previousKeys: string[], resendKept: boolean): Prepared {
+  private prepare(projection: Projection, id: DocId, rev: number, state: DocState, previousKeys: string[], resendKept: boolean, record: boolean): Prepared {
     const rendered = projection.render(id, state);
     const sends = this.derive(projection, id, state, rev, rev + 1, rendered);
-    recordSends(state, sends, rev + 1);
+    if (record) recordSends(state, sends, rev + 1);
+    else delete state.sent;
     state.rev = rev + 1;
     const doc: StoredDoc = {
       // An invisible document (state only) carries its version too: a rolling upgrade's guard reads it.

@@ -54,6 +54,23 @@ describe('derived documents written by a round', () => {
     expect(await customerView()).toMatchObject({ orderCount: 1, lifetimeValue: '5.00' });
   });
 
+  test('after a rewrite, which nothing delivers again, the next write of the order sends its part anew', async () => {
+    await ctx.projector.apply([customer('Lovelace'), product(10, 'Pen'), order('placed'), line(1000, 10)]);
+    // `documents upgrade` rewrites an order of an older version; say it stopped before the
+    // customer's write.
+    await ctx.db.collection<StoredDoc>(orderViews.collection).updateOne({ _id: 100 }, { $set: { schemaVersion: orderViews.schemaVersion - 1 } });
+    await new Projector(ctx.store, [orderViews]).rewrite(orderViews, [100]);
+    const rewritten = await ctx.db.collection<StoredDoc>(orderViews.collection).findOne({ _id: 100 });
+    expect(rewritten?._state.sent).toBeUndefined();
+
+    ctx.store.timings.clear();
+    await ctx.projector.apply([order('paid')]);
+    expect(ctx.store.timings.get('fetch customer_views')).toMatchObject({ docs: 1 });
+    const stored = await ctx.db.collection<StoredDoc>(orderViews.collection).findOne({ _id: 100 });
+    expect(stored?._state.sent?.rev).toBe(stored?._rev);
+    expect((await customerView())?._state.slots['order_views:100']?.pos).toBe(stored?._rev);
+  });
+
   test('an amount changed and changed back is sent under a new position, kept while unchanged', async () => {
     await ctx.projector.apply([customer('Lovelace'), product(10, 'Pen'), order('placed'), line(1000, 10)]);
     const added = line(1001, 10);
