@@ -449,7 +449,14 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
       }),
     );
     const capacityDeadline = Date.now() + 600_000;
-    while (capacityApplied.length < issued && Date.now() < capacityDeadline) await sleep(100);
+    // A worker that died would otherwise be waited for until the deadline.
+    const alive = () => {
+      if (live.child.exitCode !== null || live.child.signalCode !== null) throw new Error(`the freshness worker (pid ${live.child.pid ?? '?'}) exited (${live.child.exitCode ?? live.child.signalCode}) during the run; run \`./cdc run --group ${w2Group} --schema ${mix.name} --topic-prefix ${mix.name} --database ${w2Db}\` to see why`);
+    };
+    while (capacityApplied.length < issued && Date.now() < capacityDeadline) {
+      alive();
+      await sleep(100);
+    }
     const firstApplied = capacityApplied[0];
     const lastApplied = capacityApplied.at(-1);
     if (firstApplied === undefined || lastApplied === undefined || lastApplied === firstApplied) throw new Error(`the closed-loop run applied ${capacityApplied.length} updates: too few to time; raise --capacity-seconds`);
@@ -471,7 +478,10 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     }
     await Promise.all(inFlight);
     const deadline = Date.now() + 60_000;
-    while (delays.length < sent && Date.now() < deadline) await sleep(200);
+    while (delays.length < sent && Date.now() < deadline) {
+      alive();
+      await sleep(200);
+    }
     live.stop();
     await live.exited;
     await probe.disconnect();
