@@ -389,16 +389,20 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const stages = new Map<string, { committed?: number; appended?: number; applied?: number }>();
     const stagesOf = (note: string) => stages.get(note) ?? stages.set(note, {}).get(note) ?? {};
     // The probe names each note's change (table, id, position); the worker's reports name the
-    // changes it applied. Either may come first.
-    const noteOf = new Map<string, string>();
-    const appliedAt = new Map<string, number>();
-    const matched = (note: string, at: number) => {
-      if (note.startsWith('cap:')) {
-        capacityApplied.push(at);
+    // changes it applied. Either may come first: a change is counted once both have.
+    const halves = new Map<string, { note?: string; at?: number }>();
+    const meet = (key: string, half: { note: string } | { at: number }) => {
+      const both = { ...halves.get(key), ...half };
+      if (both.note === undefined || both.at === undefined) {
+        halves.set(key, both);
         return;
       }
-      delays.push(at - Number(note.slice('fresh:'.length)));
-      stagesOf(note).applied = at;
+      halves.delete(key);
+      if (both.note.startsWith('cap:')) capacityApplied.push(both.at);
+      else {
+        delays.push(both.at - Number(both.note.slice('fresh:'.length)));
+        stagesOf(both.note).applied = both.at;
+      }
     };
     const probe = kafka.consumer({ groupId: `${mix.name}-probe` });
     await probe.connect();
@@ -410,31 +414,16 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
         if (note === undefined) return;
         const decoded = decodeChange({ topic: ordersTopic, key: message.key?.toString('utf8') ?? null, value, timestamp: Number(message.timestamp) }, { orders: SHOP_TABLES.orders });
         if (decoded.kind !== 'change') return;
-        const key = changeKey('orders', decoded.change.id, decoded.change.position);
         if (note.startsWith('fresh:')) {
           stagesOf(note).appended = Number(message.timestamp);
           stagesOf(note).committed = decoded.change.sourceTsMs;
         }
-        const at = appliedAt.get(key);
-        if (at === undefined) noteOf.set(key, note);
-        else {
-          appliedAt.delete(key);
-          matched(note, at);
-        }
+        meet(changeKey('orders', decoded.change.id, decoded.change.position), { note });
       },
     });
     const live = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db], {
       onApplied: (report) => {
-        for (const [table, id, position] of report.changes) {
-          if (table !== 'orders') continue;
-          const key = changeKey(table, id, position);
-          const note = noteOf.get(key);
-          if (note === undefined) appliedAt.set(key, report.at);
-          else {
-            noteOf.delete(key);
-            matched(note, report.at);
-          }
-        }
+        for (const [table, id, position] of report.changes) if (table === 'orders') meet(changeKey(table, id, position), { at: report.at });
       },
     });
     await live.ready();
