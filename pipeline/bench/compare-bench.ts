@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
@@ -23,6 +26,7 @@ import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
 import { rssBench, type RssRun } from './rss-bench.js';
 import { timedBulks } from './timed-bulks.js';
+import { IDLE, profileFromDirectory, profileThisThread, type ThreadProfile } from './thread-profile.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
 import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
 
@@ -67,6 +71,8 @@ export interface W1Result {
   /** Where the machine's CPU went during our median run and the sink's (the worker: the bench's own process). */
   oursCpu: CpuSpan;
   sinkCpu: CpuSpan;
+  /** One more drain of ours, untimed against the sink, under V8's sampling profiler (mix only). */
+  profiled?: { rate: number; thread: ThreadProfile };
 }
 
 /** Seconds spent in one kind of store operation during a drain (concurrent calls each counted). */
@@ -104,7 +110,8 @@ export interface CompareReport {
   /** Docs/s upserting only the final W1 documents (for reference; no writer can beat it). */
   cStoreFinalDocs: number;
   w1: Omit<W1Result, 'docs'>[];
-  w2: DrainRun & { peakRssMiB: number; profile: StoreProfile[]; cpu: CpuSpan };
+  /** thread: the worker process's main thread, sampled from its start to its exit (absent if it wrote no profile). */
+  w2: DrainRun & { peakRssMiB: number; profile: StoreProfile[]; cpu: CpuSpan; thread?: ThreadProfile };
   /** The worker draining a large backlog, per memory budget (absent when skipped). */
   rss?: RssRun[];
   /**
@@ -164,9 +171,18 @@ export function medianBy<T>(items: readonly T[], rate: (item: T) => number): T {
  * for either, and the sink's rate moved by half between runs minutes apart on this machine, so one
  * pair's ratio can say more about the moment than about the two; the medians say less of it.
  */
-async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, pairs: number, say: (l: string) => void): Promise<W1Result> {
+async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, opts: { pairs: number; profile: boolean }, say: (l: string) => void): Promise<W1Result> {
+  const { pairs } = opts;
   const runs: W1Pair[] = [];
   for (let i = 1; i <= pairs; i++) runs.push(await w1Pair(settings, log, kafka, db, shop, workload, pairs === 1 ? '' : `${i}`, say));
+  // Apart from the timed runs: the profiler's sampling costs the thread it watches a little.
+  let profiled: W1Result['profiled'];
+  if (opts.profile) {
+    const { result, profile } = await profileThisThread(() => oursDrain(settings, log, kafka, shop, workload, 'p'));
+    await db.client.db(result.database).dropDatabase();
+    profiled = { rate: result.ours.rate, thread: profile };
+    say(`  W1 ours (${workload}) under the profiler: ${Math.round(result.ours.rate)} events/s; thread busy ${Math.round(profile.busy * 100)}% of its active ${profile.activeSeconds.toFixed(1)} s: ${describeThread(profile)}`);
+  }
   const oursMedian = medianBy(runs, (r) => r.ours.rate);
   const { sink, sinkCpu } = medianBy(runs, (r) => r.sink.rate);
   const sinkError = runs.find((r) => r.sinkError !== undefined)?.sinkError;
@@ -182,31 +198,47 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
     compared: runs.reduce((n, r) => n + r.compared, 0),
     differences: runs.reduce((n, r) => n + r.differences, 0),
     firstDifferences: runs.flatMap((r) => r.firstDifferences).slice(0, 5),
+    ...(profiled === undefined ? {} : { profiled }),
   };
 }
 
-/** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
-async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, run: string, say: (l: string) => void): Promise<W1Pair> {
+/** Our W1 worker, in this process, draining the orders topic into a database of its own. */
+async function oursDrain(settings: Settings, log: Logger, kafka: Kafka, shop: BenchShop, workload: string, run: string) {
   const topic = cdcTopic(shop.name, shop.name, 'orders');
   const records = await messageCount(kafka, [topic]);
-  const oursDb = `${shop.name}_${workload}${run}_w1`;
-  const sinkDb = `${shop.name}_${workload}${run}_sink`;
+  const database = `${shop.name}_${workload}${run}_w1`;
   const group = `${shop.name}-${workload}${run}-w1`;
   let worker: Awaited<ReturnType<typeof runWorker>> | undefined;
-  const oursSpan = startCpuSpan({ ...stackPids(settings), worker: process.pid });
+  const span = startCpuSpan({ ...stackPids(settings), worker: process.pid });
   const ours = await timeDrain(
     kafka,
     group,
     [topic],
     records,
     async () => {
-      worker = await runWorker({ topicPrefix: shop.name, schema: shop.name, groupId: group, mongoDatabase: oursDb, projections: [orderRows], tables: ['orders'], cache: false }, log);
+      worker = await runWorker({ topicPrefix: shop.name, schema: shop.name, groupId: group, mongoDatabase: database, projections: [orderRows], tables: ['orders'], cache: false }, log);
     },
     { everyMs: 100 },
   );
-  const oursCpu = oursSpan();
+  const cpu = span();
   const profile = topProfile([...(worker?.storeTimings() ?? new Map()).entries()].map(([operation, t]) => ({ operation, calls: t.count, seconds: t.ms / 1000 })));
   await worker?.stop();
+  return { topic, records, database, ours, cpu, profile };
+}
+
+/** The largest kinds of work of a profiled thread, idle left out, for a log line. */
+function describeThread(p: ThreadProfile): string {
+  return p.kinds
+    .filter((k) => k.kind !== IDLE)
+    .slice(0, 5)
+    .map((k) => `${k.kind} ${Math.round(k.share * 100)}%`)
+    .join(', ');
+}
+
+/** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
+async function w1Pair(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: BenchShop, workload: string, run: string, say: (l: string) => void): Promise<W1Pair> {
+  const { topic, records, database: oursDb, ours, cpu: oursCpu, profile } = await oursDrain(settings, log, kafka, shop, workload, run);
+  const sinkDb = `${shop.name}_${workload}${run}_sink`;
   say(`  W1 ours (${workload}): ${Math.round(ours.rate)} events/s (${records} records in ${ours.seconds.toFixed(1)} s); CPU ${describeCpu(oursCpu)}`);
   const sinkName = `${shop.name}-${workload}${run}-sink`;
   let sink: DrainRun;
@@ -344,8 +376,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     await mongo.db(`${mix.name}_cstore`).dropDatabase();
     say(`C_store (raw unordered bulk upserts, one per event of the orders topic): ${Math.round(cStore)} events/s`);
 
-    const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', opts.pairs, say);
-    const w1Inserts = await w1(settings, log, kafka, mongo.db('admin'), inserts, 'inserts', opts.pairs, say);
+    const w1Mix = await w1(settings, log, kafka, mongo.db('admin'), mix, 'mix', { pairs: opts.pairs, profile: true }, say);
+    const w1Inserts = await w1(settings, log, kafka, mongo.db('admin'), inserts, 'inserts', { pairs: opts.pairs, profile: false }, say);
 
     // For reference: only the final documents W1 produced from the mix, which no writer can beat.
     const finalDocs = w1Mix.docs.length > 0 ? w1Mix.docs : [{ _id: 1 }];
@@ -361,8 +393,10 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     let worker: WorkerProcess | undefined;
     const w2Pids = stackPids(settings);
     const w2Span = startCpuSpan(w2Pids);
+    // Sampled from its start to its exit; the profile is written when it exits, after the drain.
+    const w2ProfileDir = mkdtempSync(join(tmpdir(), 'cdc-w2-profile-'));
     const w2 = await timeDrain(kafka, w2Group, topics, w2Records, async () => {
-      worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db]);
+      worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db], { cpuProfileDir: w2ProfileDir });
       w2Pids['worker'] = worker.child.pid;
     });
     const w2Cpu = w2Span();
@@ -383,6 +417,15 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const capacityApplied: number[] = [];
     worker?.stop();
     await worker?.exited;
+    let w2Thread: ThreadProfile | undefined;
+    try {
+      w2Thread = profileFromDirectory(w2ProfileDir);
+      say(`  W2's worker thread (profiled from start to exit): busy ${Math.round(w2Thread.busy * 100)}% of its active ${w2Thread.activeSeconds.toFixed(1)} s: ${describeThread(w2Thread)}`);
+    } catch (err) {
+      say(`  W2's worker thread: no profile (${String(err)})`);
+    } finally {
+      rmSync(w2ProfileDir, { recursive: true, force: true });
+    }
     const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
     // Where each open-loop update's delay goes: intended -> committed in Postgres (source ts_ms) ->
     // appended to Kafka (record timestamp, read by a probe consumer) -> applied by the worker.
@@ -496,7 +539,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const { docs: _insertDocs, ...w1InsertsReport } = w1Inserts;
     // Last, on a backlog of its own: the worker's peak RSS draining it, per memory budget.
     const rss = opts.rssEvents > 0 ? await rssBench(settings, log, { events: opts.rssEvents, budgets: opts.rssBudgets }, say) : undefined;
-    return { at: new Date().toISOString(), options: opts, cClient, cClientSteady: client.steadyRate, cStore, cStoreFinalDocs, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile, cpu: w2Cpu }, freshness, ...(rss === undefined ? {} : { rss }) };
+    return { at: new Date().toISOString(), options: opts, cClient, cClientSteady: client.steadyRate, cStore, cStoreFinalDocs, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile, cpu: w2Cpu, ...(w2Thread === undefined ? {} : { thread: w2Thread }) }, freshness, ...(rss === undefined ? {} : { rss }) };
   } finally {
     await mix.dispose().catch(() => undefined);
     await inserts.dispose().catch(() => undefined);

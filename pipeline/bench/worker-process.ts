@@ -33,12 +33,16 @@ export interface WorkerProcess {
  * `cdc run` in a process of its own, as deployed, so its memory is its own: the resident set size
  * is read from the worker's /metrics (process_resident_memory_bytes) twice a second.
  */
-export async function spawnWorker(args: string[], opts: { onApplied?: (report: AppliedReport) => void } = {}): Promise<WorkerProcess> {
+export async function spawnWorker(args: string[], opts: { onApplied?: (report: AppliedReport) => void; cpuProfileDir?: string } = {}): Promise<WorkerProcess> {
   const port = await freePort();
   let peak = 0;
   // As ./cdc starts it: with a memory budget, Node itself gets the heap cap (no restarting parent).
   const budget = args.indexOf('--memory-mib');
-  const node = budget === -1 ? [] : [`--max-old-space-size=${heapCapMiB(Number(args[budget + 1]))}`];
+  const node = [
+    ...(budget === -1 ? [] : [`--max-old-space-size=${heapCapMiB(Number(args[budget + 1]))}`]),
+    // V8 writes the profile when the process exits.
+    ...(opts.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`]),
+  ];
   const onApplied = opts.onApplied;
   const reporting = onApplied === undefined ? [] : ['--report-applied'];
   const child = spawn(process.execPath, [...node, join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', ...args, ...reporting, '--metrics-port', String(port)], {

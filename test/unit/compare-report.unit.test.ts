@@ -91,6 +91,43 @@ describe('bench compare report', () => {
     expect(md).toContain('the worker, record to applied, 200 / 900 ms');
   });
 
+  test("a missed target says why, from the run's own CPU and thread profiles", () => {
+    const thread = (busy: number) => ({
+      seconds: 6,
+      activeSeconds: 5,
+      busy,
+      kinds: [
+        { kind: 'garbage collection', share: 0.2 },
+        { kind: 'Kafka client (kafkajs)', share: 0.15 },
+        { kind: 'BSON encoding and decoding', share: 0.1 },
+        { kind: 'idle', share: 1 - busy },
+      ],
+      top: [{ fn: 'parseJson', where: 'schemas/decode-change.js:3', share: 0.05 }],
+    });
+    const slow = (busy: number) => {
+      const base = report();
+      const [mix, inserts] = base.w1 as [CompareReport['w1'][number], CompareReport['w1'][number]];
+      return report({ w1: [{ ...mix, ratio: 1.5, profiled: { rate: 3800, thread: thread(busy) } }, inserts], w2: { ...base.w2, peakRssMiB: 400, thread: thread(0.8) } });
+    };
+    const t = new Map(targets(slow(0.97)).map((x) => [x.what, x]));
+    expect(t.get('W1 vs sink connector, change mix')?.why).toContain("W1 is bound by the worker's one thread");
+    expect(t.get('W1 vs sink connector, change mix')?.why).toContain('was busy 97% of the time');
+    expect(t.get('W1 vs sink connector, change mix')?.why).toContain('Connect 0.10 of a core');
+    expect(t.get('W2 vs W1 (change mix)')?.why).toContain('1.80 of its 2 cores (store 1.00, worker 0.60): it had no idle core');
+    expect(t.get('worker peak RSS (W2 drain)')?.why).toContain('rounds of up to 80,000 changes');
+    expect(t.get('W1 vs min(C_client, C_store)')?.why).toMatch(/^The same limit as against the sink connector, above\. C_client only fetches and parses.*the Kafka client and decoding took 15% of it, BSON and the MongoDB driver 10%, garbage collection 20%\.$/);
+    expect(targets(slow(0.5)).find((x) => x.what.startsWith('W1 vs sink'))?.why).toContain('the thread waited 50% of the time');
+    const md = markdownReport(slow(0.97), 'c.svg');
+    expect(md).toContain('### Why the missed ones are missed');
+    expect(md).toContain('- **worker peak RSS (W2 drain).**');
+    expect(md).toContain('| kind of work | W1 mix (3800 events/s) | W2 (start to exit) |');
+    expect(md).toContain('| garbage collection | 20% | 20% |');
+    expect(md).toContain('`parseJson` (schemas/decode-change.js:3) 5.0%');
+    // Met targets need no explanation, and a report without profiles has no thread section.
+    expect(markdownReport(report(), 'c.svg')).not.toContain("Where the worker's thread went");
+    expect(markdownReport(report(), 'c.svg')).not.toContain('- **W1 vs sink connector, change mix.**');
+  });
+
   test('the chart is an SVG with a line per contender and the latency distribution', () => {
     const svg = chartSvg(report());
     expect(svg.startsWith('<svg')).toBe(true);
