@@ -61,16 +61,25 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
         // Giving up leaves the round's offsets uncommitted: the next worker re-reads them.
         shouldStop: opts.isStopping,
         beforeRetry: async (attempt, delayMs, err) => {
+          m.rounds.retrying();
           const code = err instanceof PipelineError ? err.code : 'STORE_WRITE_FAILED';
           m.storeErrors.inc({ code });
           opts.log.warn({ attempt, delayMs: Math.round(delayMs), code, err: String(err), event: 'store_retry' }, 'round not applied; retrying, offsets not committed');
         },
-      }).then((stats) => {
-        recordRound(m, changes, stats);
-        m.roundLimit.set(group.limit);
-        opts.onApplied?.(changes);
-        return stats;
-      }),
+      }).then(
+        (stats) => {
+          m.rounds.settled();
+          recordRound(m, changes, stats);
+          m.roundLimit.set(group.limit);
+          opts.onApplied?.(changes);
+          return stats;
+        },
+        (err: unknown) => {
+          // Failed for good: roundFailed marks its partitions instead.
+          m.rounds.settled();
+          throw err;
+        },
+      ),
     opts.rounds,
   );
   const state: BatchState = { draining: false, highWatermarks: new Map(), failures: new Map() };
@@ -78,6 +87,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     committed: (p) => {
       const key = `${p.topic}/${p.partition}`;
       state.failures.delete(key);
+      m.rounds.partitionRecovered(key);
       const highWatermark = state.highWatermarks.get(key);
       if (highWatermark !== undefined) m.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, highWatermark - p.lastOffset - 1));
       opts.progress?.note(p.topic, p.partition, p.lastOffset, p.sourceMs);
@@ -90,6 +100,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
       const key = `${topic}/${partition}`;
       const failures = (state.failures.get(key) ?? 0) + 1;
       state.failures.set(key, failures);
+      m.rounds.partitionFailed(key);
       const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
       opts.log.error({ topic, partition, fromOffset, failures, delayMs, err: String(err), event: 'round_failed' }, 'round failed; reading the partition again from its last commit after a pause');
       opts.consumer.pause([{ topic, partitions: [partition] }]);
@@ -106,6 +117,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
   opts.consumer.on(opts.consumer.events.GROUP_JOIN, (e) => {
     // kafkajs reads every assigned partition from its committed offset again.
     commits.reset();
+    m.rounds.partitionsReassigned();
     m.rebalances.inc();
     m.lag.reset();
     m.assigned.set(Object.values(e.payload.memberAssignment).reduce((n, partitions) => n + partitions.length, 0));

@@ -1,5 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RoundHealth } from '../engine/round-health.js';
 
 /**
  * Everything a worker reports, in Prometheus naming (units in names, `_total` counters). One
@@ -9,6 +10,8 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   /** Source commit time (ms) of the newest change applied; 0 before the first. */
   lastAppliedSourceMs = 0;
+  /** Whether rounds get written: behind /readyz and cdc_rounds_failing_seconds. */
+  readonly rounds = new RoundHealth();
 
   readonly lag = new Gauge({ name: 'cdc_consumer_lag_records', help: 'Records in the partition not yet applied (as of its last fetch)', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly freshness: Gauge = new Gauge({
@@ -16,6 +19,12 @@ export class WorkerMetrics {
     help: 'Now minus the source commit time of the last applied change',
     registers: [this.registry],
     collect: (): void => this.freshness.set(this.freshnessSeconds()),
+  });
+  readonly roundsFailing: Gauge = new Gauge({
+    name: 'cdc_rounds_failing_seconds',
+    help: 'How long rounds have been failing without one written since (retried, or a partition re-read after a pause); 0 when the last one was written',
+    registers: [this.registry],
+    collect: (): void => this.roundsFailing.set(this.rounds.failingForMs() / 1000),
   });
   readonly endToEnd = new Histogram({
     name: 'cdc_end_to_end_delay_seconds',

@@ -52,6 +52,8 @@ export interface WorkerTarget {
   tables?: string[];
   /** Port of the /metrics, /healthz, /readyz listener on 127.0.0.1 (0: any free port; absent: off). */
   metricsPort?: number;
+  /** /readyz turns 503 once rounds have failed this long without one written since (default 30 s). */
+  unreadyAfterFailingMs?: number;
   /** Keep the read side's Redis cache coherent (default true; Redis down never stops the worker). */
   cache?: boolean;
   /** Another Redis than REDIS_HOST/REDIS_PORT's. */
@@ -95,6 +97,9 @@ export interface WorkerTarget {
  * only holds what arrived during the previous one, so the limit costs no latency.
  */
 export const DEFAULT_ROUND_CHANGES = 80_000;
+
+/** Long enough that a store failover or a short outage's retries do not flap readiness. */
+export const DEFAULT_UNREADY_AFTER_FAILING_MS = 30_000;
 
 /**
  * The tables (with their row schemas) and topics a worker reads for the given source names. An
@@ -143,7 +148,14 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
       : await startMetricsListener(target.metricsPort, metrics.registry, async () => {
           const storeUp = await store.db.command({ ping: 1 }).then(() => true, () => false);
           const assigned = (await metrics.assigned.get()).values[0]?.value ?? 0;
-          return { ready: storeUp && assigned > 0 && !stopping, checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping } };
+          // Connected and assigned is not enough: a worker whose every round fails (a projection
+          // that throws on real data, writes the store refuses) must not pass a rolling upgrade.
+          const failingMs = metrics.rounds.failingForMs();
+          const roundsWritten = failingMs < (target.unreadyAfterFailingMs ?? DEFAULT_UNREADY_AFTER_FAILING_MS);
+          return {
+            ready: storeUp && assigned > 0 && !stopping && roundsWritten,
+            checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping, roundsFailingForSeconds: Math.round(failingMs / 100) / 10, failingPartitions: metrics.rounds.failingPartitions().join(',') },
+          };
         });
   // Longer than a reader's 100 ms: a reader falls back to the store, but an update that times out
   // holds its round until the entry is fenced (seen in CI with both cores busy). Redis down still fails at once.

@@ -4,7 +4,9 @@ import { PROJECT_ROOT } from '../../pipeline/config.js';
 import { spawnWorker } from '../../pipeline/bench/worker-process.js';
 import { pipelineStatus } from '../../pipeline/status/pipeline-status.js';
 import type { AppliedReport } from '../../pipeline/worker/applied-report.js';
+import { orderRows } from '../../projections/order-rows.js';
 import { PROJECTIONS } from '../../projections/registry.js';
+import type { Projection } from '../../projections/types.js';
 import { eventually, ShopEnv } from '../support/shop-env.js';
 
 async function text(url: string): Promise<{ status: number; body: string }> {
@@ -62,6 +64,39 @@ describe('operability', () => {
     expect(await text(`${url}/healthz`)).toMatchObject({ status: 200 });
     const ready = JSON.parse((await text(`${url}/readyz`)).body) as { ready: boolean; checks: Record<string, unknown> };
     expect(ready).toMatchObject({ ready: true, checks: { store: true } });
+    await worker.stop();
+  });
+
+  test('a worker whose rounds keep failing turns unready, says which partitions, and is ready again once they are written', async () => {
+    // A build whose projection throws on real data: connected and assigned, yet nothing gets written.
+    let broken = true;
+    const breakable: Projection = {
+      ...orderRows,
+      render: (id, state) => {
+        const doc = orderRows.render(id, state);
+        if (broken && doc?.['note'] === 'boom') throw new Error('render failed on the note "boom"');
+        return doc;
+      },
+    };
+    const groupId = `${env.groupId}-breakable`;
+    const worker = await env.startWorker({ groupId, mongoDatabase: `${env.mongoDatabase}_breakable`, projections: [breakable], tables: ['orders'], unreadyAfterFailingMs: 1_000 });
+    const url = worker.metricsUrl as string;
+    await eventually(async () => (await text(`${url}/readyz`)).status, (s) => s === 200, 30_000);
+    await env.sql("INSERT INTO $schema.orders (customer_id, note) SELECT id, 'boom' FROM $schema.customers ORDER BY id LIMIT 1");
+
+    const unready = await eventually(() => text(`${url}/readyz`), (r) => r.status === 503, 30_000);
+    const checks = (JSON.parse(unready.body) as { checks: Record<string, unknown> }).checks;
+    expect(checks).toMatchObject({ store: true, stopping: false, failingPartitions: expect.stringContaining(`${env.topic('orders')}/`) });
+    expect(checks['roundsFailingForSeconds']).toBeGreaterThanOrEqual(1);
+    expect(checks['kafkaAssignedPartitions']).toBeGreaterThan(0);
+    expect(metric((await text(`${url}/metrics`)).body, 'cdc_rounds_failing_seconds')).toBeGreaterThanOrEqual(1);
+    expect((await text(`${url}/healthz`)).status).toBe(200);
+
+    // The fix: the partition is read again after its pause, written, committed, and the worker is ready.
+    broken = false;
+    await eventually(async () => (await text(`${url}/readyz`)).status, (s) => s === 200, 60_000);
+    expect(metric((await text(`${url}/metrics`)).body, 'cdc_rounds_failing_seconds')).toBe(0);
+    await env.drained(groupId, ['orders']);
     await worker.stop();
   });
 

@@ -11,13 +11,13 @@ import { runWorker } from '../../worker/run-worker.js';
 import type { RowChange } from '../../../schemas/change.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N] [--report-applied (over the IPC channel of the process that started it)]';
+const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N] [--unready-after-failing S (30)] [--report-applied (over the IPC channel of the process that started it)]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' }, 'report-applied': { type: 'boolean' } },
+    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' }, 'unready-after-failing': { type: 'string' }, 'report-applied': { type: 'boolean' } },
     z.object({
       group: z.string().min(1).default(SHOP.consumerGroup),
       schema: z.string().min(1).default(SHOP.schema),
@@ -28,6 +28,8 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       'round-changes': z.coerce.number().int().min(1).optional(),
       // A resident-memory budget: rounds follow it instead of always taking --round-changes.
       'memory-mib': z.coerce.number().int().min(128).optional(),
+      // Seconds of failing rounds (none written since) before /readyz answers 503.
+      'unready-after-failing': z.coerce.number().min(0).optional(),
       'report-applied': z.boolean().optional(),
     }),
     USAGE,
@@ -48,6 +50,7 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       metricsPort: values['metrics-port'],
       ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }),
       ...(budget === undefined ? {} : { memoryBudgetMiB: budget }),
+      ...(values['unready-after-failing'] === undefined ? {} : { unreadyAfterFailingMs: values['unready-after-failing'] * 1000 }),
       // Which changes each round applied, and when: a benchmark in another process times
       // end-to-end delays by it without sharing the worker's event loop.
       ...(values['report-applied'] === true && send !== undefined ? { onApplied: (changes: RowChange[]) => void send(appliedReport(changes)) } : {}),
