@@ -76,14 +76,17 @@ export function heapCapMiB(budgetMiB: number): number {
 
 /**
  * How much V8 lets its old space grow past the live data before it marks again. By default it
- * picks the factor from the allocation rate, up to 4x, and a draining worker allocates fast: on
- * the 32,000-record W2 drain of `bench compare --quick` its heap peaked at about 200 MiB for 50–80
- * MiB live, and its resident set at 328–354 MiB. Growing by a quarter gave 238–247 MiB at the same
- * records/s (3,332–4,545 over five runs against 3,683–4,328 over seven).
+ * picks the factor from the allocation rate, up to 4x, and a draining worker allocates fast: its
+ * resident set ran to 746 MiB on the 254,000-record W2 drain. Each mark walks the whole live heap,
+ * which a backlog's rounds make large (200–350 MiB), so the factor is also CPU: on that drain the
+ * worker used 27.5–28.8 CPU seconds growing by 25%, 18.3–21.0 by 100%, 20.2 by V8's choice, with
+ * the store on the same two cores (docs/PERFORMANCE.md, "Heap growth"). By default the worker
+ * grows its heap by 100% (peak 477–523 MiB there); under a memory budget by 25%, where the heap
+ * cap bounds it and frequent marks keep the rounds' memory reading true.
  */
-export const HEAP_GROWING_PERCENT = 25;
+export const HEAP_GROWING_PERCENT = { byDefault: 100, budgeted: 25 } as const;
 
-/** For processes that run a worker (`cdc run`, `cdc demo`, `cdc replay`); V8 reads it at every limit it sets. */
-export function limitHeapGrowth(): void {
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+/** For processes that run a worker (`cdc run`, `cdc demo`, `cdc replay`, `cdc bench`); V8 reads it at every limit it sets. */
+export function limitHeapGrowth(budgeted: boolean): void {
+  setFlagsFromString(`--heap-growing-percent=${budgeted ? HEAP_GROWING_PERCENT.budgeted : HEAP_GROWING_PERCENT.byDefault}`);
 }

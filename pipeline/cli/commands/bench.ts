@@ -8,6 +8,7 @@ import { chartSvg, markdownReport, targets } from '../../bench/compare-report.js
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSettings, PROJECT_ROOT } from '../../config.js';
+import { limitHeapGrowth } from '../../engine/round-sizer.js';
 import { PipelineError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
@@ -22,6 +23,8 @@ const budgetList = z
   .transform((v) => v.split(',').map((b) => (b === 'default' ? undefined : Number(b))));
 
 export async function benchCommand(argv: string[], log: Logger): Promise<number> {
+  // W1 and the drains run their workers in this process: with the heap policy `cdc run` has.
+  limitHeapGrowth(false);
   const [sub, ...rest] = argv;
   if (sub === 'compare') {
     const { values } = parseCommandArgs(

@@ -45,7 +45,7 @@ export async function demoCommand(argv: string[], log: Logger): Promise<number> 
   say('3/5 applying the Debezium connector');
   for (const file of DEFAULT_CONNECTOR_FILES.map(loadConnectorFile)) await applyConnectorWithTopics(file, log);
   say('4/5 starting the projector (order_views, customer_views)');
-  limitHeapGrowth();
+  limitHeapGrowth(false);
   const worker = await runWorker({ topicPrefix: SHOP.topicPrefix, schema: SHOP.schema, groupId: SHOP.consumerGroup, mongoDatabase: settings.mongoDatabase }, log);
   say(`5/5 running the shop's change mix at ${values.rate} changes/s for ${values.duration} s`);
   const load = await runLoad(pool, { schema: SHOP.schema, rate: values.rate, durationS: values.duration, concurrency: 2 });

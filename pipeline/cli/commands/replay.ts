@@ -22,7 +22,7 @@ const USAGE = `cdc replay <${NAMES}> [--source topics|snapshot] [--dry-run] [--r
  * from the CDC topics while the live one keeps serving, then switches readers in one step.
  */
 export async function replayCommand(argv: string[], log: Logger): Promise<number> {
-  limitHeapGrowth();
+  limitHeapGrowth(false);
   const settings = loadSettings();
   const { values, positionals } = parseCommandArgs(
     argv,

@@ -40,7 +40,7 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
   if (values['report-applied'] === true && send === undefined) {
     throw new PipelineError('CONFIG_INVALID', '--report-applied needs an IPC channel to report on', { hint: 'start the worker with one (child_process.spawn with "ipc" in stdio), as `cdc bench compare` does, or leave the flag out' });
   }
-  limitHeapGrowth();
+  limitHeapGrowth(budget !== undefined);
   const worker = await runWorker(
     {
       topicPrefix: values['topic-prefix'],
