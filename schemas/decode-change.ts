@@ -35,8 +35,11 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
 }
 
 function withoutPlaceholders(row: Record<string, unknown>): { row: Record<string, unknown>; unavailable: string[] } {
+  // Almost no row has a placeholder: find out without building a list of its keys.
+  let any = false;
+  for (const k in row) if (row[k] === UNAVAILABLE_VALUE) any = true;
+  if (!any) return { row, unavailable: [] };
   const unavailable = Object.keys(row).filter((k) => row[k] === UNAVAILABLE_VALUE);
-  if (unavailable.length === 0) return { row, unavailable };
   return { row: Object.fromEntries(Object.entries(row).filter(([k]) => !unavailable.includes(k))), unavailable };
 }
 

@@ -70,6 +70,7 @@ describe('decoding captured Debezium events', () => {
     ['a missing key', { key: null }, /no key/],
     ['a key of another shape', { key: '{"sku": 1}' }, /key is not/],
     ['an event that is not a Debezium envelope', { value: '{"hello": 1}' }, /not a Debezium change event/],
+    ['a row image that is not an object', { value: JSON.stringify({ ...(loadFixture('orders-insert').value as object), after: [1, 2] }) }, /not a Debezium change event: after: expected a row object/],
     ['a row that breaks the table schema', { value: JSON.stringify({ ...(loadFixture('orders-insert').value as object), after: { id: 1 } }) }, /after of orders invalid: customer_id/],
   ])('%s is invalid, with a reason for the dead-letter header', (_what, overrides, reason) => {
     const decoded = decodeChange(raw('orders-insert', overrides as Partial<RawMessage>), SHOP_TABLES);
