@@ -10,13 +10,14 @@ export type { Consumer, Producer, Admin, EachBatchPayload, KafkaMessage, IHeader
  */
 const RETRIABLE_NOISE = /(The group is rebalancing|coordinator is loading|Coordinator.*not available|rebalance|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|Restarting the consumer|Limiting retries for the idempotent producer)/i;
 
-export function createKafka(brokers: string[], clientId: string, log: Logger): kafkajs.Kafka {
+/** `retries`: attempts after the first (8 by default); a caller that polls again anyway wants few. */
+export function createKafka(brokers: string[], clientId: string, log: Logger, opts: { retries?: number } = {}): kafkajs.Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,
     brokers,
     connectionTimeout: 5000,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    retry: { retries: opts.retries ?? 8, initialRetryTime: 200, maxRetryTime: 5000 },
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log: entry }) => {
       const { message, ...fields } = entry;

@@ -46,15 +46,28 @@ export class AppliedPosition {
   private waiters = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private connected = false;
+  /** Said once per outage, not once per poll. */
+  private saidUnavailable = false;
   private readonly admin;
 
   constructor(private readonly opts: AppliedPositionOptions) {
     this.admin = opts.kafka.admin();
   }
 
-  async start(): Promise<void> {
-    await this.admin.connect();
+  /**
+   * Starts polling. Kafka is connected to from the poll, not here: the read API must start and
+   * serve reads while Kafka is down; a read-your-writes read then waits out its bound and
+   * answers stale.
+   */
+  start(): void {
+    this.admin.on(this.admin.events.DISCONNECT, () => (this.connected = false));
     this.schedule(0);
+  }
+
+  /** Whether the last poll reached Kafka (readiness detail; reads never depend on it). */
+  get kafkaConnected(): boolean {
+    return this.connected;
   }
 
   async stop(): Promise<void> {
@@ -84,6 +97,12 @@ export class AppliedPosition {
 
   private async poll(): Promise<void> {
     try {
+      if (!this.connected) {
+        await this.admin.connect();
+        this.connected = true;
+        if (this.saidUnavailable) this.opts.log.info({ event: 'kafka_available' }, 'Kafka answers again: read-your-writes reads can be fresh');
+        this.saidUnavailable = false;
+      }
       const { rows } = await this.opts.pg.query<{ lsn: string | null }>("SELECT (confirmed_flush_lsn - '0/0')::text AS lsn FROM pg_replication_slots WHERE slot_name = $1", [this.opts.slot]);
       const confirmed = rows[0]?.lsn === null || rows[0] === undefined ? undefined : BigInt(rows[0].lsn.split('.')[0] ?? '0');
       const last = this.probes.at(-1)?.lsn ?? this.watermark;
@@ -98,7 +117,10 @@ export class AppliedPosition {
         this.probes.shift();
       }
     } catch (err) {
-      this.opts.log.debug({ err: String(err), event: 'applied_position_poll_failed' }, 'could not read the applied position');
+      if (!this.connected) {
+        if (!this.saidUnavailable) this.opts.log.warn({ err: String(err), event: 'kafka_unavailable' }, 'Kafka does not answer: read-your-writes reads answer stale until it does; check KAFKA_HOST and KAFKA_PORT');
+        this.saidUnavailable = true;
+      } else this.opts.log.debug({ err: String(err), event: 'applied_position_poll_failed' }, 'could not read the applied position');
     }
   }
 

@@ -124,7 +124,9 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => {
     const store = await deps.db.command({ ping: 1 }).then(() => 'up', () => 'down');
     const redis = deps.cache === undefined ? 'disabled' : deps.cache.redis.status === 'ready' ? 'up' : 'down';
-    return reply.status(store === 'up' ? 200 : 503).send({ store, redis, readYourWrites: deps.applied === undefined ? 'disabled' : 'enabled' });
+    // Kafka only serves read-your-writes, which degrades to stale answers: it does not decide readiness.
+    const readYourWrites = deps.applied === undefined ? 'disabled' : deps.applied.kafkaConnected ? 'up' : 'kafka_unavailable';
+    return reply.status(store === 'up' ? 200 : 503).send({ store, redis, readYourWrites });
   });
   app.get('/metrics', async (_req, reply) => reply.header('Content-Type', registry.contentType).send(await registry.metrics()));
   return app;

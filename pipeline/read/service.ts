@@ -18,7 +18,7 @@ export interface ReadServiceOptions {
   /** false: no cache, every read goes to the store (what the benchmark compares against). */
   redis?: { host: string; port: number } | false;
   /** The projector to wait for on read-your-writes: its group, the connector's slot, its topics. */
-  readYourWrites?: { groupId: string; slot: string; topicPrefix: string; schema: string };
+  readYourWrites?: { groupId: string; slot: string; topicPrefix: string; schema: string; kafkaBrokers?: string[] };
 }
 
 export interface RunningReadService {
@@ -44,8 +44,9 @@ export async function startReadService(opts: ReadServiceOptions, log: Logger): P
     const r = opts.readYourWrites;
     pool = appPool(settings, 2);
     const { topics } = projectorInputs(sourceNames(PROJECTIONS), { topicPrefix: r.topicPrefix, schema: r.schema });
-    applied = new AppliedPosition({ pg: pool, slot: r.slot, kafka: createKafka(settings.kafkaBrokers, `cdc-read-${r.groupId}`, log), groupId: r.groupId, topics, log });
-    await applied.start();
+    // Few retries: the poll tries again every second anyway, and a long retry would hold up close().
+    applied = new AppliedPosition({ pg: pool, slot: r.slot, kafka: createKafka(r.kafkaBrokers ?? settings.kafkaBrokers, `cdc-read-${r.groupId}`, log, { retries: 1 }), groupId: r.groupId, topics, log });
+    applied.start();
   }
 
   const app = buildReadServer({ db, log, ...(cache === undefined ? {} : { cache }), ...(applied === undefined ? {} : { applied }) });

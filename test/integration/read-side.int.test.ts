@@ -234,6 +234,23 @@ describe('read side', () => {
     }
   });
 
+  test('Kafka unreachable: the read API starts and serves reads; read-your-writes answers stale after its bound', async () => {
+    const placed = await write("INSERT INTO $schema.orders (customer_id, note) SELECT id, 'no-kafka' FROM $schema.customers ORDER BY id LIMIT 1 RETURNING id");
+    const id = Number(placed.rows[0]?.['id']);
+    // Projected by the suite's worker first, through a read that waits for it on the real Kafka.
+    expect((await get(`${service.url}/orders/${id}`, { 'X-Min-Lsn': placed.lsn, 'X-Max-Wait-Ms': '20000' })).headers.get('x-read-consistency')).toBe('fresh');
+
+    const started = Date.now();
+    const own = await startReadService({ port: 0, database: env.mongoDatabase, redis: false, readYourWrites: { groupId: env.groupId, slot: env.slot, topicPrefix: env.topicPrefix, schema: env.schema, kafkaBrokers: [`127.0.0.1:${await freePort()}`] } }, env.log);
+    others.push(own);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await get(`${own.url}/readyz`)).toMatchObject({ status: 200, body: { store: 'up', readYourWrites: 'kafka_unavailable' } });
+    const plain = await get(`${own.url}/orders/${id}`);
+    expect([plain.status, plain.body['note']]).toEqual([200, 'no-kafka']);
+    const ryw = await get(`${own.url}/orders/${id}`, { 'X-Min-Lsn': placed.lsn, 'X-Max-Wait-Ms': '300' });
+    expect([ryw.status, ryw.headers.get('x-read-consistency'), ryw.body['note']]).toEqual([200, 'stale', 'no-kafka']);
+  });
+
   test('store unreachable: 503 with Retry-After, and not ready', async () => {
     const own = await startReadService({ port: 0, database: env.mongoDatabase, mongoUrl: `mongodb://127.0.0.1:${await freePort()}`, redis: false }, env.log);
     others.push(own);
