@@ -26,7 +26,7 @@ import { BenchShop } from './harness.js';
 import { noopConsumer } from './noop-consumer.js';
 import { rssBench, type RssRun } from './rss-bench.js';
 import { timedBulks } from './timed-bulks.js';
-import { IDLE, profileFromDirectory, profileThisThread, type ThreadProfile } from './thread-profile.js';
+import { describeKinds, profileFromDirectory, profileThisThread, type ThreadProfile } from './thread-profile.js';
 import { spawnWorker, type WorkerProcess } from './worker-process.js';
 import { deleteSink, sinkConnectorConfig, sinkFailure, sinkGroup, startSink } from './sink-connector.js';
 
@@ -181,7 +181,7 @@ async function w1(settings: Settings, log: Logger, kafka: Kafka, db: Db, shop: B
     const { result, profile } = await profileThisThread(() => oursDrain(settings, log, kafka, shop, workload, 'p'));
     await db.client.db(result.database).dropDatabase();
     profiled = { rate: result.ours.rate, thread: profile };
-    say(`  W1 ours (${workload}) under the profiler: ${Math.round(result.ours.rate)} events/s; thread busy ${Math.round(profile.busy * 100)}% of its active ${profile.activeSeconds.toFixed(1)} s: ${describeThread(profile)}`);
+    say(`  W1 ours (${workload}) under the profiler: ${Math.round(result.ours.rate)} events/s; thread busy ${Math.round(profile.busy * 100)}% of its active ${profile.activeSeconds.toFixed(1)} s: ${describeKinds(profile)}`);
   }
   const oursMedian = medianBy(runs, (r) => r.ours.rate);
   const { sink, sinkCpu } = medianBy(runs, (r) => r.sink.rate);
@@ -224,15 +224,6 @@ async function oursDrain(settings: Settings, log: Logger, kafka: Kafka, shop: Be
   const profile = topProfile([...(worker?.storeTimings() ?? new Map()).entries()].map(([operation, t]) => ({ operation, calls: t.count, seconds: t.ms / 1000 })));
   await worker?.stop();
   return { topic, records, database, ours, cpu, profile };
-}
-
-/** The largest kinds of work of a profiled thread, idle left out, for a log line. */
-function describeThread(p: ThreadProfile): string {
-  return p.kinds
-    .filter((k) => k.kind !== IDLE)
-    .slice(0, 5)
-    .map((k) => `${k.kind} ${Math.round(k.share * 100)}%`)
-    .join(', ');
 }
 
 /** Our W1 and the sink connector on the same topic, then their outputs compared document for document. */
@@ -420,7 +411,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     let w2Thread: ThreadProfile | undefined;
     try {
       w2Thread = profileFromDirectory(w2ProfileDir);
-      say(`  W2's worker thread (profiled from start to exit): busy ${Math.round(w2Thread.busy * 100)}% of its active ${w2Thread.activeSeconds.toFixed(1)} s: ${describeThread(w2Thread)}`);
+      say(`  W2's worker thread (profiled from start to exit): busy ${Math.round(w2Thread.busy * 100)}% of its active ${w2Thread.activeSeconds.toFixed(1)} s: ${describeKinds(w2Thread)}`);
     } catch (err) {
       say(`  W2's worker thread: no profile (${String(err)})`);
     } finally {

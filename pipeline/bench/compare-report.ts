@@ -1,7 +1,7 @@
 import type { CompareReport, StoreProfile } from './compare-bench.js';
 import type { CpuSpan } from './cpu-accounting.js';
 import type { DrainRun } from './drain-timer.js';
-import { GC, IDLE, shareOf, type ThreadProfile } from './thread-profile.js';
+import { describeKinds, GC, IDLE, shareOf, type ThreadProfile } from './thread-profile.js';
 import { DEFAULT_ROUND_CHANGES } from '../worker/run-worker.js';
 
 export interface Target {
@@ -16,15 +16,6 @@ export interface Target {
 const pct = (share: number) => `${Math.round(share * 100)}%`;
 const perCore = (span: CpuSpan, process: string) => (span.wallSeconds > 0 ? ((span.processes[process] ?? 0) / span.wallSeconds).toFixed(2) : '?');
 
-/** A profiled thread's largest kinds of work, idle left out: "garbage collection 18%, …". */
-function threadKinds(t: ThreadProfile, n = 5): string {
-  return t.kinds
-    .filter((k) => k.kind !== IDLE)
-    .slice(0, n)
-    .map((k) => `${k.kind} ${pct(k.share)}`)
-    .join(', ');
-}
-
 /** What bounds W1: its own thread when the profile (or the process's CPU) says it was busy throughout. */
 function w1Limit(w: CompareReport['w1'][number]): string {
   const t = w.profiled?.thread;
@@ -34,7 +25,7 @@ function w1Limit(w: CompareReport['w1'][number]): string {
     t === undefined ? '' : `; in one more drain under the profiler (${Math.round(w.profiled?.rate ?? 0)} events/s) the worker's JavaScript thread was busy ${pct(t.busy)} of the time once at work (${t.activeSeconds.toFixed(1)} of ${t.seconds.toFixed(1)} s; start-up's waits left out)`
   }`;
   const bound = busy >= 0.85 ? "W1 is bound by the worker's one thread, not by the store" : `the thread waited ${pct(1 - busy)} of the time, on the store or on Kafka`;
-  return `${seen}: ${bound}.${t === undefined ? '' : ` Its busy time: ${threadKinds(t)}.`}`;
+  return `${seen}: ${bound}.${t === undefined ? '' : ` Its busy time: ${describeKinds(t)}.`}`;
 }
 
 /** Store seconds (summed over concurrent calls) per 1,000 events of a drain, all operations but the round total. */
@@ -48,10 +39,12 @@ function w2Why(r: CompareReport, w1Mix: CompareReport['w1'][number]): string {
   const machine = cpu.wallSeconds > 0 ? cpu.machineSeconds / cpu.wallSeconds : 0;
   const saturated = machine >= 0.85 * cpu.cores;
   const parts = [
-    `W2's drain kept the machine at ${machine.toFixed(2)} of its ${cpu.cores} cores (store ${perCore(cpu, 'store')}, worker ${perCore(cpu, 'worker')})${saturated ? ': it had no idle core to grow into' : ''}.`,
+    `W2's drain kept the machine at ${machine.toFixed(2)} of its ${cpu.cores} cores (store ${perCore(cpu, 'store')}, worker ${perCore(cpu, 'worker')})${saturated ? ': it had no idle core to grow into' : ''}${
+      (cpu.processes['store'] ?? 0) >= 0.9 * cpu.wallSeconds ? ', and the store, which applies one collection\'s writes one at a time, was busy a whole core' : ''
+    }.`,
     `It does more per event than W1: two projections, each order's document joined with its lines, customer and products, and fan-out to every order embedding a changed row; the store spent ${storeSecondsPerThousand(r.w2.profile, r.w2.records).toFixed(2)} s per 1,000 events for W2 against ${storeSecondsPerThousand(w1Mix.profile, w1Mix.records).toFixed(2)} s for W1 (the store table below).`,
   ];
-  if (r.w2.thread !== undefined) parts.push(`The worker's thread was busy ${pct(r.w2.thread.busy)} of the time once at work: ${threadKinds(r.w2.thread)}.`);
+  if (r.w2.thread !== undefined) parts.push(`The worker's thread was busy ${pct(r.w2.thread.busy)} of the time once at work: ${describeKinds(r.w2.thread)}.`);
   return parts.join(' ');
 }
 

@@ -117,7 +117,7 @@ export function activeRange(points: { us: number; busy: boolean }[]): [number, n
   const at: number[] = [];
   let t = 0;
   for (const p of points) at.push((t += p.us));
-  /** Busy µs of samples (i, j]: each sample's time ends at its own timestamp. */
+  /** Busy µs of samples lo..hi, both included (a sample's time ends at its own timestamp). */
   const busyPrefix: number[] = [0];
   points.forEach((p, i) => busyPrefix.push((busyPrefix[i] as number) + (p.busy ? p.us : 0)));
   const busyIn = (lo: number, hi: number) => (busyPrefix[hi + 1] as number) - (busyPrefix[lo] as number);
@@ -139,6 +139,15 @@ export function activeRange(points: { us: number; busy: boolean }[]): [number, n
     }
   }
   return [first, last];
+}
+
+/** The largest kinds of work, idle left out: "garbage collection 18%, BSON encoding and decoding 12%, …". */
+export function describeKinds(profile: ThreadProfile, n = 5): string {
+  return profile.kinds
+    .filter((k) => k.kind !== IDLE)
+    .slice(0, n)
+    .map((k) => `${k.kind} ${Math.round(k.share * 100)}%`)
+    .join(', ');
 }
 
 /** Share of the active part one kind took (0 when absent). */
