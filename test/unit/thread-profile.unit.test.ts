@@ -62,20 +62,23 @@ describe("a worker thread's profile", () => {
 
   test("profiles this thread while the work runs, and passes the work's result or error on", async () => {
     const busy = async () => {
-      // The profiler's first tick can come late under jest: let a turn of the event loop pass first.
-      await new Promise((resolve) => setTimeout(resolve, 50));
       const until = performance.now() + 300;
       let x = 0;
       while (performance.now() < until) x += Math.sqrt(x + 1);
       return x;
     };
-    const { result, profile } = await profileThisThread(busy);
-    expect(result).toBeGreaterThan(0);
-    // (Under jest the profiler's first tick comes late, so the span is shorter than the loop.)
-    expect(profile.seconds).toBeGreaterThan(0.01);
+    // Under a loaded CI machine the profiler's first tick can come after a short piece of work has
+    // ended (nothing sampled); a profile that never sees the loop in three tries is a failure.
+    let seen: Awaited<ReturnType<typeof profileThisThread<number>>> | undefined;
+    for (let attempt = 0; attempt < 3 && seen === undefined; attempt++) {
+      const run = await profileThisThread(busy);
+      expect(run.result).toBeGreaterThan(0);
+      if (run.profile.seconds > 0.01) seen = run;
+    }
+    expect(seen).toBeDefined();
     // A loop that never yields: the thread was busy for most of the span, and mostly in the loop.
-    expect(profile.busy).toBeGreaterThan(0.5);
-    expect(profile.top[0]?.fn).toBe('busy');
+    expect(seen?.profile.busy).toBeGreaterThan(0.5);
+    expect(seen?.profile.top[0]?.fn).toBe('busy');
     await expect(profileThisThread(() => Promise.reject(new Error('work failed')))).rejects.toThrow('work failed');
   });
 });
