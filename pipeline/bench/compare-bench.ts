@@ -331,6 +331,8 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
   const mongo = await connectMongo(settings.mongoUrl);
   const mix = new BenchShop(settings, log);
   const inserts = new BenchShop(settings, log);
+  // W2's worker writes its CPU profile here when it exits; removed however the run ends.
+  const w2ProfileDir = mkdtempSync(join(tmpdir(), 'cdc-w2-profile-'));
   try {
     say(`preparing ${mix.name}: the shop's change mix, ${opts.changes} changes`);
     await mix.create({ customers: 2000, products: 500 });
@@ -385,7 +387,6 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const w2Pids = stackPids(settings);
     const w2Span = startCpuSpan(w2Pids);
     // Sampled from its start to its exit; the profile is written when it exits, after the drain.
-    const w2ProfileDir = mkdtempSync(join(tmpdir(), 'cdc-w2-profile-'));
     const w2 = await timeDrain(kafka, w2Group, topics, w2Records, async () => {
       worker = await spawnWorker(['--group', w2Group, '--schema', mix.name, '--topic-prefix', mix.name, '--database', w2Db], { cpuProfileDir: w2ProfileDir });
       w2Pids['worker'] = worker.child.pid;
@@ -414,8 +415,6 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
       say(`  W2's worker thread (profiled from start to exit): busy ${Math.round(w2Thread.busy * 100)}% of its active ${w2Thread.activeSeconds.toFixed(1)} s: ${describeKinds(w2Thread)}`);
     } catch (err) {
       say(`  W2's worker thread: no profile (${String(err)})`);
-    } finally {
-      rmSync(w2ProfileDir, { recursive: true, force: true });
     }
     const ids = (await pool.query<{ id: string }>(`SELECT id FROM ${ident(mix.name)}.orders ORDER BY id DESC LIMIT 500`)).rows.map((r) => Number(r.id));
     // Where each open-loop update's delay goes: intended -> committed in Postgres (source ts_ms) ->
@@ -532,6 +531,7 @@ export async function compareBench(settings: Settings, log: Logger, opts: Compar
     const rss = opts.rssEvents > 0 ? await rssBench(settings, log, { events: opts.rssEvents, budgets: opts.rssBudgets }, say) : undefined;
     return { at: new Date().toISOString(), options: opts, cClient, cClientSteady: client.steadyRate, cStore, cStoreFinalDocs, w1: [w1MixReport, w1InsertsReport], w2: { ...w2, peakRssMiB: Math.round(peakRss / 1048576), profile: w2Profile, cpu: w2Cpu, ...(w2Thread === undefined ? {} : { thread: w2Thread }) }, freshness, ...(rss === undefined ? {} : { rss }) };
   } finally {
+    rmSync(w2ProfileDir, { recursive: true, force: true });
     await mix.dispose().catch(() => undefined);
     await inserts.dispose().catch(() => undefined);
     await mongo.close();
