@@ -14,13 +14,14 @@ export interface Target {
 }
 
 const pct = (share: number) => `${Math.round(share * 100)}%`;
-const perCore = (span: CpuSpan, process: string) => (span.wallSeconds > 0 ? ((span.processes[process] ?? 0) / span.wallSeconds).toFixed(2) : '?');
+/** Cores a process used on average over a span (0 for an empty span). */
+const coresOf = (span: CpuSpan, process: string) => (span.wallSeconds > 0 ? (span.processes[process] ?? 0) / span.wallSeconds : 0);
+const perCore = (span: CpuSpan, process: string) => coresOf(span, process).toFixed(2);
 
 /** What bounds W1: its own thread when the profile (or the process's CPU) says it was busy throughout. */
 function w1Limit(w: CompareReport['w1'][number]): string {
   const t = w.profiled?.thread;
-  const workerCores = (w.oursCpu.processes['worker'] ?? 0) / Math.max(w.oursCpu.wallSeconds, 1e-9);
-  const busy = t === undefined ? workerCores : t.busy;
+  const busy = t === undefined ? coresOf(w.oursCpu, 'worker') : t.busy;
   const seen = `Over W1's median drain its process used ${perCore(w.oursCpu, 'worker')} of a core and the store ${perCore(w.oursCpu, 'store')}${
     t === undefined ? '' : `; in one more drain under the profiler (${Math.round(w.profiled?.rate ?? 0)} events/s) the worker's JavaScript thread was busy ${pct(t.busy)} of the time once at work (${t.activeSeconds.toFixed(1)} of ${t.seconds.toFixed(1)} s; start-up's waits left out)`
   }`;
@@ -40,7 +41,7 @@ function w2Why(r: CompareReport, w1Mix: CompareReport['w1'][number]): string {
   const saturated = machine >= 0.85 * cpu.cores;
   const parts = [
     `W2's drain kept the machine at ${machine.toFixed(2)} of its ${cpu.cores} cores (store ${perCore(cpu, 'store')}, worker ${perCore(cpu, 'worker')})${saturated ? ': it had no idle core to grow into' : ''}${
-      (cpu.processes['store'] ?? 0) >= 0.9 * cpu.wallSeconds ? ', and the store, which applies one collection\'s writes one at a time, was busy a whole core' : ''
+      coresOf(cpu, 'store') >= 0.9 ? ', and the store, which applies one collection\'s writes one at a time, was busy a whole core' : ''
     }.`,
     `It does more per event than W1: two projections, each order's document joined with its lines, customer and products, and fan-out to every order embedding a changed row; the store spent ${storeSecondsPerThousand(r.w2.profile, r.w2.records).toFixed(2)} s per 1,000 events for W2 against ${storeSecondsPerThousand(w1Mix.profile, w1Mix.records).toFixed(2)} s for W1 (the store table below).`,
   ];
