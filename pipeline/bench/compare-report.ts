@@ -16,7 +16,7 @@ export interface Target {
 const pct = (share: number) => `${Math.round(share * 100)}%`;
 /** Cores a process used on average over a span (0 for an empty span). */
 const coresOf = (span: CpuSpan, process: string) => (span.wallSeconds > 0 ? (span.processes[process] ?? 0) / span.wallSeconds : 0);
-const perCore = (span: CpuSpan, process: string) => coresOf(span, process).toFixed(2);
+const perCore = (span: CpuSpan, process: string) => (span.wallSeconds > 0 ? coresOf(span, process).toFixed(2) : '?');
 
 /** What bounds W1: its own thread when the profile (or the process's CPU) says it was busy throughout. */
 function w1Limit(w: CompareReport['w1'][number]): string {
