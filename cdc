@@ -27,10 +27,16 @@ fi
 if [ "${1:-}" = "test" ]; then
   shift
   summary="$(mktemp)"
-  # Jest's ESM support still sits behind this flag on Node 20.
+  # Jest's ESM support still sits behind this flag on Node 20. --forceExit: a client a failed test
+  # left open must not keep jest alive after its summary; the timeout bounds a run that hangs
+  # anyway (CDC_TEST_TIMEOUT_S, default 50 minutes), so the command always exits.
   set +e
-  CDC_TEST_SUMMARY="$summary" NODE_NO_WARNINGS=1 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci "$@" 2>&1
+  CDC_TEST_SUMMARY="$summary" NODE_NO_WARNINGS=1 timeout --kill-after=30 "${CDC_TEST_TIMEOUT_S:-3000}" \
+    node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --forceExit "$@" 2>&1
   status=$?
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "tests: the run exceeded ${CDC_TEST_TIMEOUT_S:-3000} s and was stopped (exit $status)" >&2
+  fi
   set -e
   echo
   cat "$summary" 2>/dev/null || echo "tests: 0 passed, 1 failed (jest ended before reporting)"

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { RowChange } from './change.js';
 import { EnvelopeSchema, isHeartbeatTopic, UNAVAILABLE_VALUE } from './debezium.js';
+import { ownValue } from './own-key.js';
 import { KeySchema } from './shop-rows.js';
 
 export interface TableSpec {
@@ -64,7 +65,7 @@ export function decodeChange(message: RawMessage, tables: Record<string, TableSp
   if (!envelope.success) return { kind: 'invalid', reason: `not a Debezium change event: ${issues(envelope.error)}` };
   const e = envelope.data;
   if (e.op === 't') return { kind: 'skip', why: 'truncate' };
-  const spec = tables[e.source.table];
+  const spec = ownValue(tables, e.source.table);
   if (spec === undefined) return { kind: 'invalid', reason: `no projection reads table ${e.source.schema}.${e.source.table}` };
   const position = e.source.lsn ?? (e.source.snapshot === 'incremental' ? sequenceLsn(e.source.sequence) : undefined);
   if (position === null || position === undefined) return { kind: 'invalid', reason: 'change event has no source.lsn' };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RowChange } from './change.js';
 import { parseJson, type Decoded, type RawMessage } from './decode-change.js';
 import type { EventSpec } from './events/registry.js';
+import { ownValue } from './own-key.js';
 
 /**
  * What Debezium's outbox event router writes (connectors/shop-postgres-source.json): the
@@ -27,7 +28,7 @@ export function decodeEvent(message: RawMessage, events: Readonly<Record<string,
   const headers = EventHeadersSchema.safeParse(message.headers ?? {});
   if (!headers.success) return { kind: 'invalid', reason: `outbox event header ${headers.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
   const { id, eventType, schemaVersion } = headers.data;
-  const spec = events[eventType];
+  const spec = ownValue(events, eventType);
   if (spec === undefined) return { kind: 'park', reason: `event type ${eventType} is unknown to this worker: upgrade the worker, then replay the parked events` };
   const outer = parseJson(message.value);
   if (!outer.ok) return { kind: 'invalid', reason: `${eventType} value is not JSON` };

@@ -53,7 +53,15 @@ export class VersionHistory<Current> {
     const parsed = (this.schemas[version - 1] as z.ZodType).safeParse(value);
     if (!parsed.success) return { ok: false, kind: 'invalid', reason: `${this.name} v${version} invalid: ${describeIssues(parsed.error)}` };
     let current: unknown = parsed.data;
-    for (let v = version; v < this.current; v++) current = (this.upcasters[v - 1] as (previous: unknown) => unknown)(current);
+    for (let v = version; v < this.current; v++) {
+      try {
+        current = (this.upcasters[v - 1] as (previous: unknown) => unknown)(current);
+      } catch (err) {
+        // An upcaster that cannot lift this value (a decimal it cannot convert, a bug) makes it
+        // this event's poison: it is dead-lettered with the reason, never the partition's stop.
+        return { ok: false, kind: 'invalid', reason: `${this.name} v${version} cannot be upcast to v${v + 1}: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }
     if (version === this.current) return { ok: true, value: current as Current };
     const final = this.currentSchema.safeParse(current);
     if (!final.success) return { ok: false, kind: 'invalid', reason: `${this.name} v${version} upcast to v${this.current} is invalid (an upcaster bug): ${describeIssues(final.error)}` };

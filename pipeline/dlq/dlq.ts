@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Consumer, type Kafka } from 'kafkajs';
 import { PipelineError } from '../errors.js';
+import { keptForeverTopic, retryTopic } from '../engine/dead-letter.js';
 import { defaultPartitioner, type KafkaMessage } from '../kafka/client.js';
+import { ensureTopics, topicOffsets } from '../kafka/topics.js';
+
+const { ConfigResourceTypes } = kafkajs;
 
 /** The group whose committed offsets mark how far each dead-letter topic has been replayed. */
 export const REPLAY_GROUP = 'cdc-dlq-replay';
@@ -54,7 +58,7 @@ export async function listDeadLetters(kafka: Kafka): Promise<DlqSummary[]> {
     const topics = (await admin.listTopics()).filter((t) => t.endsWith('.dlq')).sort();
     const out: DlqSummary[] = [];
     for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await topicOffsets(admin, topic);
       const committed = (await admin.fetchOffsets({ groupId: REPLAY_GROUP, topics: [topic] }))[0]?.partitions ?? [];
       let total = 0;
       let waiting = 0;
@@ -74,40 +78,83 @@ export async function listDeadLetters(kafka: Kafka): Promise<DlqSummary[]> {
 
 /**
  * Reads a topic from the group's position (or the beginning) up to the end offsets it has when
- * the call starts, then stops: a bounded read, not a subscription.
+ * the call starts, then stops: a bounded read, not a subscription. Records that arrive meanwhile
+ * are left for the next call; with `commit`, the group's offset moves only over records
+ * `onMessage` finished, so a failure midway loses and repeats nothing. A partition whose records
+ * expired while it waited counts as read.
  */
-async function readToEnd(kafka: Kafka, topic: string, groupId: string, onMessage: (partition: number, m: KafkaMessage) => Promise<boolean>): Promise<void> {
+async function readToEnd(kafka: Kafka, topic: string, groupId: string, commit: boolean, onMessage: (partition: number, m: KafkaMessage) => Promise<boolean>): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-  const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
-  await admin.disconnect();
-  const remaining = new Set([...ends].filter(([partition, high]) => Number(committed.find((c) => c.partition === partition)?.offset ?? -1) < high && high > 0).map(([p]) => p));
-  if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachMessage: async ({ partition, message }) => {
-          if (!remaining.has(partition)) return;
-          const more = await onMessage(partition, message);
-          if (!more) remaining.clear();
-          if (Number(message.offset) + 1 >= (ends.get(partition) ?? 0)) remaining.delete(partition);
-          if (remaining.size === 0) resolve();
+  const bounds = async (): Promise<Map<number, { start: number; end: number }>> => {
+    const offsets = await topicOffsets(admin, topic);
+    const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
+    return new Map(offsets.map((p) => [p.partition, { start: Math.max(Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1), Number(p.low)), end: Number(p.high) }]));
+  };
+  let consumer: Consumer | undefined;
+  let watch: NodeJS.Timeout | undefined;
+  try {
+    const initial = await bounds();
+    const ends = new Map([...initial].map(([partition, b]) => [partition, b.end]));
+    const remaining = new Set([...initial].filter(([, b]) => b.start < b.end).map(([p]) => p));
+    if (remaining.size === 0) return;
+    const c = kafka.consumer({ groupId, sessionTimeout: 10_000 });
+    consumer = c;
+    await c.connect();
+    await c.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (remaining.size === 0) resolve();
+      };
+      // Retention may delete what a partition still had to give: nothing more arrives for it then.
+      watch = setInterval(() => {
+        void bounds().then((now) => {
+          for (const [partition, b] of now) if (b.start >= (ends.get(partition) ?? 0)) remaining.delete(partition);
+          check();
+        }, reject);
+      }, 5000);
+      c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          const end = ends.get(batch.partition) ?? 0;
+          let done: string | undefined;
+          try {
+            for (const m of batch.messages) {
+              if (!remaining.has(batch.partition) || !isRunning() || isStale()) break;
+              if (Number(m.offset) >= end) {
+                remaining.delete(batch.partition);
+                break;
+              }
+              const more = await onMessage(batch.partition, m);
+              done = m.offset;
+              resolveOffset(m.offset);
+              if (Number(m.offset) + 1 >= end) remaining.delete(batch.partition);
+              if (!more) remaining.clear();
+            }
+          } catch (err) {
+            reject(err);
+            return;
+          } finally {
+            if (commit && done !== undefined) await c.commitOffsets([{ topic, partition: batch.partition, offset: String(Number(done) + 1) }]);
+          }
+          await heartbeat();
+          check();
         },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
+      }).catch(reject);
+    });
+  } finally {
+    clearInterval(watch);
+    await consumer?.disconnect();
+    await admin.disconnect();
+  }
 }
 
 export async function showDeadLetters(kafka: Kafka, topic: string, limit: number): Promise<DeadLetter[]> {
   assertDlq(topic);
   const group = `cdc-dlq-show-${randomBytes(4).toString('hex')}`;
   const out: DeadLetter[] = [];
-  await readToEnd(kafka, topic, group, async (partition, m) => {
+  await readToEnd(kafka, topic, group, false, async (partition, m) => {
     out.push(toDeadLetter(partition, m));
     return out.length < limit;
   });
@@ -119,22 +166,35 @@ export async function showDeadLetters(kafka: Kafka, topic: string, limit: number
 }
 
 /**
- * Sends every dead letter not yet replayed back to its original topic, keyed as before (so it
- * lands in the same partition), and commits the replay group past it. Projections are
+ * Sends every dead letter not yet replayed back for the workers to read again, keyed as before (so
+ * it lands in the same partition), and commits the replay group past each one it sent. An event
+ * goes back to its topic. A row change goes to its row topic's retry topic (retryTopic), never to
+ * the compacted row topic, where it could outlive a newer change of its row. Projections are
  * idempotent and position-guarded, so an event that is by now outdated changes nothing.
  */
 export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boolean): Promise<DeadLetter[]> {
   assertDlq(topic);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: defaultPartitioner });
   await producer.connect();
+  const admin = kafka.admin();
+  await admin.connect();
   const replayed: DeadLetter[] = [];
+  const targets = new Map<string, string>();
+  const targetOf = async (original: string): Promise<string> => {
+    const known = targets.get(original);
+    if (known !== undefined) return known;
+    const target = (await isCompacted(admin, original)) ? retryTopic(original) : original;
+    if (target !== original) await ensureTopics(admin, [keptForeverTopic(target)]);
+    targets.set(original, target);
+    return target;
+  };
   try {
-    await readToEnd(kafka, topic, dryRun ? `cdc-dlq-dry-${randomBytes(4).toString('hex')}` : REPLAY_GROUP, async (partition, m) => {
+    await readToEnd(kafka, topic, dryRun ? `cdc-dlq-dry-${randomBytes(4).toString('hex')}` : REPLAY_GROUP, !dryRun, async (partition, m) => {
       const letter = toDeadLetter(partition, m);
-      if (letter.originalTopic === '') throw new PipelineError('EVENT_INVALID', `${topic} offset ${m.offset} has no dlq.original.topic header`);
+      if (letter.originalTopic === '') throw new PipelineError('EVENT_INVALID', `${topic} offset ${m.offset} has no dlq.original.topic header`, { hint: 'this record was not written by a worker; inspect it with cdc dlq show and remove it by hand' });
       if (!dryRun) {
         await producer.send({
-          topic: letter.originalTopic,
+          topic: await targetOf(letter.originalTopic),
           messages: [{ key: m.key, value: m.value, headers: { ...originalHeaders(m), 'dlq.replayed.from': `${topic}/${partition}/${m.offset}` } }],
         });
       }
@@ -142,9 +202,16 @@ export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boo
       return true;
     });
   } finally {
+    await admin.disconnect();
     await producer.disconnect();
   }
   return replayed;
+}
+
+async function isCompacted(admin: Admin, topic: string): Promise<boolean> {
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
+  const policy = described.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? '';
+  return policy.includes('compact');
 }
 
 /** The headers the event came with (an outbox event's type and version live there), without ours. */

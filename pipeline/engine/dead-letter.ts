@@ -1,8 +1,37 @@
 import type { KafkaMessage, Producer } from '../kafka/client.js';
+import type { TopicSpec } from '../kafka/topics.js';
 import { WORKER_VERSION } from '../version.js';
 
+const RETRY_SUFFIX = '.retry';
+
+/** One dead-letter topic per source topic: a record read from its retry topic parks beside the original's. */
 export function deadLetterTopic(topic: string): string {
-  return `${topic}.dlq`;
+  return `${topic.endsWith(RETRY_SUFFIX) ? topic.slice(0, -RETRY_SUFFIX.length) : topic}.dlq`;
+}
+
+/**
+ * Where `cdc dlq replay` sends a dead letter of a compacted row topic. Appended to the row topic
+ * itself, an old change would become the newest record of its key, and compaction could keep it
+ * over a later change or delete: the next rebuild would bring back a stale or deleted row. This
+ * topic is never compacted; workers and rebuilds read it beside the row topic.
+ */
+export function retryTopic(topic: string): string {
+  return `${topic}${RETRY_SUFFIX}`;
+}
+
+/**
+ * Dead letters wait for a fix or an upgrade however long that takes: never deleted by age or size
+ * (a broker's defaults are 7 days and, here, 1 GiB). Retry topics hold what was replayed from them.
+ */
+export function keptForeverTopic(topic: string): TopicSpec {
+  return {
+    topic,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'delete' },
+      { name: 'retention.ms', value: '-1' },
+      { name: 'retention.bytes', value: '-1' },
+    ],
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { applyContribution } from '../../projections/fold.js';
 import { emptyState, slotKey, type Contribution, type DocId, type DocState, type Projection } from '../../projections/types.js';
 import type { RowChange } from '../../schemas/change.js';
+import { hasOwnName, ownValue } from '../../schemas/own-key.js';
 import { PipelineError } from '../errors.js';
 import type { CasWrite, DocumentStore, StoredDoc, WrittenDoc } from '../store/documents.js';
 import { derivedSends, recordSends, type DerivedSend } from './derived-positions.js';
@@ -172,9 +173,9 @@ export class Projector {
     await this.references.writeRows(changes);
     const derived: Derived = new Map();
     for (const projection of this.projections) {
-      const refChanges = newestPerKey(changes.filter((c) => c.table in projection.references), (c) => slotKey(c.table, c.id));
-      const own = changes.flatMap((c) => projection.sources[c.table]?.(c) ?? []);
-      stats.changesByProjection[projection.name] = changes.filter((c) => c.table in projection.sources || c.table in projection.references).length;
+      const refChanges = newestPerKey(changes.filter((c) => hasOwnName(projection.references, c.table)), (c) => slotKey(c.table, c.id));
+      const own = changes.flatMap((c) => ownValue(projection.sources, c.table)?.(c) ?? []);
+      stats.changesByProjection[projection.name] = changes.filter((c) => hasOwnName(projection.sources, c.table) || hasOwnName(projection.references, c.table)).length;
       const incoming = [...own, ...(derived.get(projection.name) ?? [])];
       // The upsert below reads its documents after the rows were written and embeds the newest of
       // them, so the fan-out leaves those documents to it: one write each instead of two.

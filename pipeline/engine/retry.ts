@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 import { isPipelineError } from '../errors.js';
+import { isTransientStoreFailure } from '../store/store-failures.js';
 
-/** Store outages are not poison: they are retried, never dead-lettered. */
+/**
+ * Store outages are not poison: they are retried, never dead-lettered. Anything else (a projection
+ * that throws, a write the store refuses) is about the records, which the consumer isolates.
+ */
 export function isRetriable(err: unknown): boolean {
   if (isPipelineError(err)) return err.retriable;
-  return err instanceof MongoNetworkError || err instanceof MongoServerSelectionError;
+  return isTransientStoreFailure(err);
 }
 
 export interface RetryOptions {

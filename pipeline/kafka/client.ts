@@ -6,9 +6,10 @@ export type { Consumer, Producer, Admin, EachBatchPayload, KafkaMessage, IHeader
 
 /**
  * kafkajs reports normal group life (a coordinator loading, a rebalance in progress) at ERROR.
- * Those are retried by the client; logging them as errors would page people for nothing.
+ * Those are retried by the client (as is a new topic whose partitions have no leader yet);
+ * logging them as errors would page people for nothing.
  */
-const RETRIABLE_NOISE = /(The group is rebalancing|coordinator is loading|Coordinator.*not available|rebalance|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|Restarting the consumer|Limiting retries for the idempotent producer)/i;
+const RETRIABLE_NOISE = /(The group is rebalancing|coordinator is loading|Coordinator.*not available|rebalance|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|not the leader for that topic-partition|Restarting the consumer|Limiting retries for the idempotent producer)/i;
 
 /** `retries`: attempts after the first (8 by default); a caller that polls again anyway wants few. */
 export function createKafka(brokers: string[], clientId: string, log: Logger, opts: { retries?: number } = {}): kafkajs.Kafka {

@@ -49,6 +49,7 @@ export class WorkerMetrics {
   readonly storeErrors = new Counter({ name: 'cdc_store_errors_total', help: 'Rounds that failed and were retried', labelNames: ['code'], registers: [this.registry] });
   readonly rebalances = new Counter({ name: 'cdc_rebalances_total', help: 'Times this worker joined its group (each rebalance)', registers: [this.registry] });
   readonly assigned = new Gauge({ name: 'cdc_assigned_partitions', help: 'Partitions assigned to this worker', registers: [this.registry] });
+  readonly halted = new Gauge({ name: 'cdc_consumer_halted', help: '1 once the consumer stopped for good (poison guard tripped, or kafkajs crashed without rejoining); /readyz names the cause', registers: [this.registry] });
   readonly cacheFailures = new Counter({ name: 'cdc_cache_update_failures_total', help: 'Cache updates that failed (Redis unavailable)', registers: [this.registry] });
 
   freshnessSeconds(): number {

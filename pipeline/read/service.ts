@@ -43,7 +43,9 @@ export async function startReadService(opts: ReadServiceOptions, log: Logger): P
   if (opts.readYourWrites !== undefined) {
     const r = opts.readYourWrites;
     pool = appPool(settings, 2);
-    const { topics } = projectorInputs(sourceNames(PROJECTIONS), { topicPrefix: r.topicPrefix, schema: r.schema });
+    // A writer's commit travels through the source topics; retry topics only carry replayed dead letters.
+    const inputs = projectorInputs(sourceNames(PROJECTIONS), { topicPrefix: r.topicPrefix, schema: r.schema });
+    const topics = inputs.topics.filter((t) => !inputs.retryTopics.includes(t));
     // Few retries: the poll tries again every second anyway, and a long retry would hold up close().
     applied = new AppliedPosition({ pg: pool, slot: r.slot, kafka: createKafka(r.kafkaBrokers ?? settings.kafkaBrokers, `cdc-read-${r.groupId}`, log, { retries: 1 }), groupId: r.groupId, topics, log });
     applied.start();

@@ -90,7 +90,9 @@ class AppliedOffsets implements ProgressSink {
 async function endOffsets(admin: Admin, topics: string[]): Promise<{ high: Offsets; low: Offsets }> {
   const high: Offsets = {};
   const low: Offsets = {};
-  for (const topic of topics) {
+  // A retry topic exists once a live worker ran; before that it holds nothing to rebuild from.
+  const existing = new Set(await admin.listTopics());
+  for (const topic of topics.filter((t) => existing.has(t))) {
     for (const p of await admin.fetchTopicOffsets(topic)) {
       high[key(topic, p.partition)] = Number(p.high);
       low[key(topic, p.partition)] = Number(p.low);
@@ -342,7 +344,7 @@ async function rewindTo(admin: Admin, group: string, topics: string[], checkpoin
     const partitions = Object.keys(low)
       .filter((k) => k.startsWith(`${topic}|`))
       .map((k) => ({ partition: Number(k.slice(topic.length + 1)), offset: String(checkpoint?.[k] ?? low[k] ?? 0) }));
-    await admin.setOffsets({ groupId: group, topic, partitions });
+    if (partitions.length > 0) await admin.setOffsets({ groupId: group, topic, partitions });
   }
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { toCents } from '../../projections/decimal.js';
 import type { PaymentKind } from '../../schemas/events/payment-events.js';
+import { ownValue } from '../../schemas/own-key.js';
 import { EVENT_TYPES } from '../../schemas/events/registry.js';
 import { PipelineError } from '../errors.js';
 import { ident } from '../postgres/sql.js';
@@ -59,7 +60,7 @@ function currentPayload(p: Payment): unknown {
  */
 export async function recordPayment(client: pg.ClientBase, schema: string, payment: Payment, as?: { schemaVersion: number; payload: unknown }): Promise<string> {
   const type = `payment.${payment.kind}`;
-  const spec = EVENT_TYPES[type];
+  const spec = ownValue(EVENT_TYPES, type);
   if (spec === undefined) throw new PipelineError('EVENT_INVALID', `no event type ${type} in schemas/events/registry.ts`);
   const history = spec.history;
   const schemaVersion = as?.schemaVersion ?? history.current;

@@ -3,6 +3,7 @@ import type { DocId, DocState, Row } from '../../projections/types.js';
 import { PipelineError } from '../errors.js';
 import type { Namespace } from './generations.js';
 import { compactState, expandState } from './stored-state.js';
+import { isTransientStoreFailure } from './store-failures.js';
 
 const DUPLICATE_KEY = 11000;
 const LEGACY_CAS_INDEX = 'cas';
@@ -86,8 +87,14 @@ function findByIds<T extends { _id: unknown }>(collection: Collection<T>, ids: r
   });
 }
 
-function storeError(what: string, cause: unknown): PipelineError {
-  return new PipelineError('STORE_WRITE_FAILED', what, { cause, retriable: true, hint: 'the worker retries with backoff; check the store (cdc stack status)' });
+/**
+ * An outage is retried; a failure about what was written (over the size limit, refused by the
+ * store) is not, so the consumer isolates the records behind it and parks them.
+ */
+function storeError(what: string, cause: unknown, retriable = isTransientStoreFailure(cause)): PipelineError {
+  return retriable
+    ? new PipelineError('STORE_WRITE_FAILED', what, { cause, retriable, hint: 'the worker retries with backoff; check the store (cdc stack status)' })
+    : new PipelineError('STORE_WRITE_FAILED', `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, retriable, hint: 'the store refused what was written: the records behind it are parked in their dead-letter topic' });
 }
 
 /**
@@ -140,7 +147,7 @@ export class DocumentStore {
     const found = new Map<string, StoredDoc>();
     let pending = ids;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= 5) throw storeError(`reading ${collection} kept returning torn documents`, pending.slice(0, 5).join(', '));
+      if (attempt >= 5) throw storeError(`reading ${collection} kept returning torn documents`, pending.slice(0, 5).join(', '), true);
       const torn: DocId[] = [];
       try {
         await this.timed(`fetch ${collection}`, pending.length, async () => {
@@ -253,7 +260,7 @@ function duplicateIndexes(err: unknown, collection: string): Set<number> {
     const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     const other = errors.find((e) => e.code !== DUPLICATE_KEY);
     if (other === undefined && errors.length > 0) return new Set(errors.map((e) => e.index));
-    throw storeError(`bulk write to ${collection} failed`, other?.errmsg ?? err);
+    throw storeError(`bulk write to ${collection} failed${other?.errmsg === undefined ? '' : `: ${other.errmsg}`}`, err);
   }
   if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return new Set([0]);
   throw storeError(`bulk write to ${collection} failed`, err);

@@ -7,13 +7,15 @@ import { decodeChange, type RawMessage, type TableSpec } from '../../schemas/dec
 import { decodeEvent } from '../../schemas/decode-event.js';
 import { EVENT_TYPES, eventTopic, isEventTopic, type EventSpec } from '../../schemas/events/registry.js';
 import { SHOP_TABLES } from '../../schemas/shop-rows.js';
+import { ownValue } from '../../schemas/own-key.js';
 import { loadSettings } from '../config.js';
-import { runConsumer } from '../engine/consumer.js';
-import { deadLetterTopic } from '../engine/dead-letter.js';
+import { runConsumer, type Halt } from '../engine/consumer.js';
+import type { PoisonGuardOptions } from '../engine/poison-guard.js';
+import { deadLetterTopic, keptForeverTopic, retryTopic } from '../engine/dead-letter.js';
 import { Projector } from '../engine/projector.js';
 import { fixedRounds, MemoryBudgetRounds } from '../engine/round-sizer.js';
 import { cdcTopic, createKafka, defaultPartitioner } from '../kafka/client.js';
-import { ensureTopics, waitForTopics } from '../kafka/topics.js';
+import { alignTopicConfigs, ensureTopics, waitForTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
 import { DocumentStore, storeCollections } from '../store/documents.js';
 import { connectMongo } from '../store/mongo.js';
@@ -88,6 +90,13 @@ export interface WorkerTarget {
   progress?: ProgressSink;
   /** A rebuild re-reads events the live workers already set aside: count them, do not publish them again. */
   deadLetters?: 'publish' | 'skip';
+  /** When failures of one cause stop the worker instead of being parked (default: half of the last 100 records). */
+  poisonGuard?: PoisonGuardOptions;
+  /**
+   * The consumer stopped for good (see `Halt`). The worker is unready from then on, naming the
+   * cause; `cdc run` exits non-zero on a crash so its supervisor starts a fresh one.
+   */
+  onHalt?: (halt: Halt) => void;
 }
 
 /**
@@ -106,12 +115,15 @@ export const DEFAULT_UNREADY_AFTER_FAILING_MS = 30_000;
  * event type this build does not know still has its aggregate's topic read (EVENT_TYPES): its
  * events are parked for a newer worker rather than left unread.
  */
-export function projectorInputs(sources: string[], target: { topicPrefix: string; schema: string; tables?: string[] }): { tables: Record<string, TableSpec>; topics: string[] } {
+export function projectorInputs(sources: string[], target: { topicPrefix: string; schema: string; tables?: string[] }): { tables: Record<string, TableSpec>; topics: string[]; retryTopics: string[] } {
   const inputs = sources.filter((t) => target.tables === undefined || target.tables.includes(t));
-  const tables = Object.fromEntries(inputs.filter((t) => t in SHOP_TABLES).map((t) => [t, SHOP_TABLES[t as keyof typeof SHOP_TABLES]]));
-  const aggregates = new Set(inputs.filter((t) => t in EVENT_TYPES).map((t) => (EVENT_TYPES[t] as EventSpec).aggregateType));
-  const topics = [...Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t)), ...[...aggregates].map((a) => eventTopic(target.topicPrefix, a))];
-  return { tables, topics };
+  const tables = Object.fromEntries(inputs.flatMap((t) => { const spec = ownValue<TableSpec>(SHOP_TABLES, t); return spec === undefined ? [] : [[t, spec]]; }));
+  const aggregates = new Set(inputs.flatMap((t) => ownValue(EVENT_TYPES, t)?.aggregateType ?? []));
+  const rowTopics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));
+  // Row topics are compacted: their replayed dead letters come back through a retry topic (retryTopic).
+  const retryTopics = rowTopics.map(retryTopic);
+  const topics = [...rowTopics, ...retryTopics, ...[...aggregates].map((a) => eventTopic(target.topicPrefix, a))];
+  return { tables, topics, retryTopics };
 }
 
 /** Wires Kafka, the store and the projector together for the shop's projections. */
@@ -141,6 +153,7 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   }
   await applyValidators(store.db, projections, log, (c) => store.physical(c));
   let stopping = false;
+  let halted: Halt | undefined;
   // Bound before joining the group: a port clash fails the start instead of a worker that already took partitions.
   const listener =
     target.metricsPort === undefined
@@ -153,8 +166,15 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
           const failingMs = metrics.rounds.failingForMs();
           const roundsWritten = failingMs < (target.unreadyAfterFailingMs ?? DEFAULT_UNREADY_AFTER_FAILING_MS);
           return {
-            ready: storeUp && assigned > 0 && !stopping && roundsWritten,
-            checks: { store: storeUp, kafkaAssignedPartitions: assigned, stopping, roundsFailingForSeconds: Math.round(failingMs / 100) / 10, failingPartitions: metrics.rounds.failingPartitions().join(',') },
+            ready: storeUp && assigned > 0 && !stopping && roundsWritten && halted === undefined,
+            checks: {
+              store: storeUp,
+              kafkaAssignedPartitions: assigned,
+              stopping,
+              roundsFailingForSeconds: Math.round(failingMs / 100) / 10,
+              failingPartitions: metrics.rounds.failingPartitions().join(','),
+              consumer: halted === undefined ? 'consuming' : `${halted.kind}: ${halted.cause}`,
+            },
           };
         });
   // Longer than a reader's 100 ms: a reader falls back to the store, but an update that times out
@@ -168,14 +188,19 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
   };
   const projector = new Projector(store, projections, cacheUpdates === undefined ? undefined : (collection, docs) => cacheUpdates.written(collection, docs), afterRound);
   const events = target.events ?? EVENT_TYPES;
-  const { tables, topics } = projectorInputs(projector.tables(), target);
+  const { tables, topics, retryTopics } = projectorInputs(projector.tables(), target);
   const decode = (message: RawMessage) => (isEventTopic(message.topic, target.topicPrefix) ? decodeEvent(message, events) : decodeChange(message, tables));
 
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await waitForTopics(admin, topics, 60_000, log);
-    await ensureTopics(admin, topics.map(deadLetterTopic));
+    const sourceTopics = topics.filter((t) => !retryTopics.includes(t));
+    await waitForTopics(admin, sourceTopics, 60_000, log);
+    // Before first use, kept forever: a dead letter must outlive any fix, and a command reading a
+    // topic that a first produce auto-created meets partitions without leaders.
+    const owned = [...new Set([...sourceTopics.map(deadLetterTopic), ...retryTopics])].map(keptForeverTopic);
+    await ensureTopics(admin, owned);
+    await alignTopicConfigs(admin, owned, log);
   } finally {
     await admin.disconnect();
   }
@@ -214,6 +239,11 @@ export async function runWorker(target: WorkerTarget, log: Logger): Promise<Runn
     metrics,
     progress,
     deadLetters: target.deadLetters ?? 'publish',
+    ...(target.poisonGuard === undefined ? {} : { poisonGuard: target.poisonGuard }),
+    onHalt: (h) => {
+      halted = h;
+      target.onHalt?.(h);
+    },
     ...(target.onApplied === undefined ? {} : { onApplied: target.onApplied }),
   });
   log.info({ topics, projections: projections.map((p) => p.name), metrics: listener?.url, event: 'worker_started' }, 'projector running');
