@@ -13,6 +13,8 @@ import { documentsCommand } from './commands/documents.js';
 import { serveCommand } from './commands/serve.js';
 import { replayCommand } from './commands/replay.js';
 import { statusCommand } from './commands/status.js';
+import { drillCommand } from './commands/drill.js';
+import { ownValue } from '../../schemas/own-key.js';
 
 const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof createLogger>) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: 'install and start everything, project the shop under load, show where to look' },
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, { run: (argv: string[], log: ReturnType<typeof cr
   bench: { run: benchCommand, help: 'compare [--quick] | drain | reads: ratios against the sink connector and the ceilings, API reads/s' },
   documents: { run: documentsCommand, help: 'upgrade | read | schemas: versioned documents' },
   dlq: { run: dlqCommand, help: 'list | show TOPIC | replay TOPIC: dead-lettered events' },
+  drill: { run: drillCommand, help: 'kill -9 every component in turn under load, then converge and verify; exit 1 on any difference' },
 };
 
 function usage(): string {
@@ -39,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name === undefined ? 64 : 0;
   }
-  const command = COMMANDS[name];
+  const command = ownValue(COMMANDS, name);
   if (command === undefined) throw new PipelineError('CLI_USAGE', `unknown command "${name}"`, { hint: usage() });
   return command.run(rest, createLogger(`cdc-${name}`));
 }

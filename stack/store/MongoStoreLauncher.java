@@ -20,6 +20,8 @@ import java.util.concurrent.CountDownLatch;
 
 import java.util.Comparator;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import java.nio.ByteBuffer;
@@ -48,6 +50,7 @@ import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
 import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
 import io.netty.buffer.Unpooled;
 
 public class MongoStoreLauncher {
@@ -77,7 +80,7 @@ public class MongoStoreLauncher {
 
         final H2Backend backend;
         try {
-            backend = ComparableKeysH2Backend.open(new MVStore.Builder().fileName(path).cacheSize(cacheMb).open());
+            backend = ComparableKeysH2Backend.open(openStore(path, cacheMb));
         } catch (RuntimeException e) {
             // e.g. the file is locked by another running store
             System.err.println("cannot open H2 file " + path + ": " + e);
@@ -122,6 +125,25 @@ public class MongoStoreLauncher {
         System.out.flush();
 
         stopped.await();
+    }
+
+    /**
+     * No background writer: a write is on disk (in the file, so a kill -9 of this process cannot
+     * lose it) before its response is sent, by ComparableKeysH2Backend's commit. H2's default
+     * commits about once a second in the background, so a round the projector saw acknowledged, and
+     * committed the offsets of, could be lost. Without that thread nothing rewrites chunks behind
+     * the writes' back either (background compaction), which is what left a file killed under load
+     * unable to open ("Chunk ... not found"). Should a file still fail to open, it is opened in
+     * H2's recovery mode, which falls back to the newest chunk that reads back whole.
+     */
+    static MVStore openStore(String path, int cacheMb) {
+        try {
+            return new MVStore.Builder().fileName(path).cacheSize(cacheMb).autoCommitDisabled().open();
+        } catch (RuntimeException e) {
+            if (String.valueOf(e.getMessage()).contains("locked")) throw e;
+            System.err.println("H2 file " + path + " did not open (" + e + "); opening it in recovery mode");
+            return new MVStore.Builder().fileName(path).cacheSize(cacheMb).autoCommitDisabled().recoveryMode().open();
+        }
     }
 
     /** Exits with 2 (bad arguments) when the value is not a number. */
@@ -178,6 +200,38 @@ class ComparableKeysH2Backend extends H2Backend {
     @Override
     protected MongoDatabase openOrCreateDatabase(String databaseName) {
         return new ComparableKeysH2Database(databaseName, getMvStore(), getCursorRegistry());
+    }
+
+    /** Commands that change the file; the wire protocol names them case-sensitively, as here. */
+    private static final Set<String> WRITES = Set.of("insert", "update", "delete", "findAndModify", "findandmodify", "create", "createIndexes", "drop",
+            "dropDatabase", "dropIndexes", "deleteIndexes", "renameCollection", "collMod");
+    /** Writes applied in memory so far, and of them, those a commit has put in the file. */
+    private final AtomicLong writesApplied = new AtomicLong();
+    private long writesCommitted = 0;
+    private final Object commitLock = new Object();
+
+    /**
+     * A write is acknowledged only once committed to the file. Group commit: the ticket is taken
+     * after the write is applied in memory, and whoever commits takes every write applied by then,
+     * so concurrent requests share one commit instead of queuing one each.
+     */
+    @Override
+    public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+        try {
+            return super.handleCommand(channel, databaseName, command, query);
+        } finally {
+            // An error answer too: part of an unordered bulk may be applied, and reported as written.
+            if (WRITES.contains(command)) commitThrough(writesApplied.incrementAndGet());
+        }
+    }
+
+    private void commitThrough(long ticket) {
+        synchronized (commitLock) {
+            if (writesCommitted >= ticket) return;
+            long upTo = writesApplied.get();
+            getMvStore().commit();
+            writesCommitted = upTo;
+        }
     }
 }
 

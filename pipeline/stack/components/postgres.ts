@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { superuserClient } from '../../postgres/clients.js';
@@ -83,6 +84,7 @@ export const postgres: Component = {
       // A crash-consistent but not fsync-per-commit setup would be wrong for production; the stack
       // keeps the defaults so the measured figures are honest.
     ];
+    await orphansGone(dataDir(ctx), ctx);
     const pid = startDetached({
       command: `${PG_BIN}/postgres`,
       args: ['-D', dataDir(ctx), ...settings.flatMap((s) => ['-c', s])],
@@ -117,3 +119,39 @@ export const postgres: Component = {
     return out.status === 0 ? out.stdout.replace(/^postgres \(PostgreSQL\) /, '').trim() : 'not installed';
   },
 };
+
+/**
+ * After the postmaster died (kill -9, OOM killer), its backends and WAL senders live on until they
+ * notice, and while any holds the shared memory a new postmaster refuses to start ("lock file
+ * postmaster.pid already exists"). They are orphans of a dead server: wait a little for them to
+ * leave, then kill them, as an operator would before restarting.
+ */
+async function orphansGone(data: string, ctx: StackContext): Promise<void> {
+  const orphans = () =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return readlinkSync(`/proc/${pid}/cwd`) === data && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres');
+        } catch {
+          return false;
+        }
+      });
+  const deadline = Date.now() + 10_000;
+  let left = orphans();
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(200);
+    left = orphans();
+  }
+  if (left.length === 0) return;
+  ctx.log.warn({ pids: left, event: 'postgres_orphans_killed' }, 'backends of a postmaster that died were still running; killing them before the restart');
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  while (orphans().length > 0) await sleep(100);
+}
