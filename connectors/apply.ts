@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadSettings, PROJECT_ROOT } from '../pipeline/config.js';
 import { EVENT_AGGREGATES, eventTopic } from '../schemas/events/registry.js';
 import { createKafka } from '../pipeline/kafka/client.js';
-import { ensureTopics, type TopicSpec } from '../pipeline/kafka/topics.js';
+import { alignTopicConfigs, ensureTopics, type TopicSpec } from '../pipeline/kafka/topics.js';
 import { PipelineError } from '../pipeline/errors.js';
 import type { Logger } from '../pipeline/logger.js';
 import { ConnectorFileSchema, type ConnectorFile } from './config-schema.js';
@@ -73,7 +73,7 @@ function escapeRegex(text: string): string {
 }
 
 /** topic.creation.default.<x> keys that are topic-level configs, passed on as <x>. */
-const TOPIC_CONFIG_KEYS = ['cleanup.policy', 'delete.retention.ms', 'retention.ms', 'compression.type'];
+const TOPIC_CONFIG_KEYS = ['cleanup.policy', 'delete.retention.ms', 'min.compaction.lag.ms', 'retention.ms', 'retention.bytes', 'compression.type'];
 
 /**
  * The topics a connector writes row changes to, with the settings its topic.creation keys ask for.
@@ -109,8 +109,12 @@ export async function applyConnectorWithTopics(file: ConnectorFile, log: Logger)
   const admin = createKafka(settings.kafkaBrokers, 'cdc-connectors', log).admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin, connectorTopics(file));
+    const topics = connectorTopics(file);
+    const created = await ensureTopics(admin, topics);
     if (created.length > 0) log.info({ created }, 'created source topics');
+    // Topics made by an earlier file keep what it asked for until told otherwise (retention of
+    // events, how long compaction keeps deletes): the file is the source of truth.
+    await alignTopicConfigs(admin, topics, log);
   } finally {
     await admin.disconnect();
   }

@@ -17,12 +17,13 @@ export const DEBEZIUM_POSTGRES_KEYS = [
   'key.converter', 'key.converter.schemas.enable', 'value.converter', 'value.converter.schemas.enable',
   'topic.creation.default.partitions', 'topic.creation.default.replication.factor',
   'topic.creation.default.cleanup.policy', 'topic.creation.default.delete.retention.ms',
-  'topic.creation.default.retention.ms', 'topic.creation.default.compression.type',
+  'topic.creation.default.retention.ms', 'topic.creation.default.retention.bytes', 'topic.creation.default.min.compaction.lag.ms',
+  'topic.creation.default.compression.type',
   'transforms', 'predicates', 'topic.creation.groups', 'errors.tolerance', 'errors.log.enable',
 ] as const;
 
 /** What a topic.creation.<group>.* key may set, for a group named in topic.creation.groups. */
-const TOPIC_GROUP_SETTINGS = ['include', 'exclude', 'partitions', 'replication.factor', 'cleanup.policy', 'retention.ms', 'delete.retention.ms', 'compression.type'];
+const TOPIC_GROUP_SETTINGS = ['include', 'exclude', 'partitions', 'replication.factor', 'cleanup.policy', 'retention.ms', 'retention.bytes', 'delete.retention.ms', 'min.compaction.lag.ms', 'compression.type'];
 
 /** Values that must come from a Connect config provider, never from the file. */
 const SECRET_KEYS = new Set(['database.password']);

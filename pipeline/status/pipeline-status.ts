@@ -45,7 +45,12 @@ export interface PipelineStatus {
   workers: WorkerStatus[];
   projections: ProjectionStatus[];
   partitions: PartitionStatus[];
+  /** Conditions that will lose data if left alone (a lag nearing the window compaction keeps deletes for). */
+  warnings: string[];
 }
+
+/** Warn when a partition's lag passes this share of the time its compacted topic keeps deletes. */
+const DELETE_WINDOW_WARNING_SHARE = 0.5;
 
 /**
  * One look at a projector group, from Kafka (end and committed offsets, members and their
@@ -102,7 +107,8 @@ export async function pipelineStatus(kafka: Kafka, db: Db, projections: readonly
         lagEvents: mine.reduce((n, p) => n + p.lagEvents, 0),
         lagSeconds: Math.max(0, ...mine.map((p) => p.lagSeconds)),
         lastAppliedSource: latest === 0 ? null : new Date(latest).toISOString(),
-        deadLettersWaiting: [...own].reduce((n, t) => n + (dlq.get(deadLetterTopic(t)) ?? 0), 0),
+        // A row topic and its retry topic share one dead-letter topic.
+        deadLettersWaiting: [...new Set([...own].map(deadLetterTopic))].reduce((n, t) => n + (dlq.get(t) ?? 0), 0),
         ...(generations.get(projection.name) ?? { generation: 0, rebuild: null }),
       };
     });
@@ -112,10 +118,39 @@ export async function pipelineStatus(kafka: Kafka, db: Db, projections: readonly
       const assignment = decoded?.assignment ?? {};
       return { clientId: m.clientId, host: m.clientHost, partitions: Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}/${p}`)).sort() };
     });
-    return { at: new Date(now).toISOString(), group: target.groupId, groupState: described?.state ?? 'Unknown', workers, projections: projectionStatus, partitions };
+    const warnings = await deleteWindowWarnings(admin, partitions);
+    return { at: new Date(now).toISOString(), group: target.groupId, groupState: described?.state ?? 'Unknown', workers, projections: projectionStatus, partitions, warnings };
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * A compacted row topic drops a delete's tombstone `delete.retention.ms` after compaction reached
+ * it; a worker further behind than that never sees the delete, and the document outlives its row.
+ */
+async function deleteWindowWarnings(admin: ReturnType<Kafka['admin']>, partitions: PartitionStatus[]): Promise<string[]> {
+  const behind = partitions.filter((p) => p.lagEvents > 0);
+  const topics = [...new Set(behind.map((p) => p.topic))];
+  if (topics.length === 0) return [];
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name })) });
+  const warnings: string[] = [];
+  for (const r of described.resources) {
+    const config = (name: string) => r.configEntries.find((e) => e.configName === name)?.configValue;
+    if (!(config('cleanup.policy') ?? '').includes('compact')) continue;
+    // The worker applies a delete from its change event; compaction drops that event (the
+    // tombstone after it wins) once min.compaction.lag.ms has passed, and the tombstone itself
+    // delete.retention.ms after that.
+    const minLag = Number(config('min.compaction.lag.ms') ?? 0);
+    const windowS = (minLag > 0 ? minLag : Number(config('delete.retention.ms') ?? 86_400_000)) / 1000;
+    for (const p of behind.filter((b) => b.topic === r.resourceName)) {
+      // An unknown lag (nothing applied from it yet) is no evidence either way.
+      if (Number.isFinite(p.lagSeconds) && p.lagSeconds > windowS * DELETE_WINDOW_WARNING_SHARE) {
+        warnings.push(`${p.topic}/${p.partition} lags ${p.lagSeconds.toFixed(0)} s; compaction may drop its delete events after ${windowS.toFixed(0)} s (min.compaction.lag.ms, else delete.retention.ms): further behind, a worker misses deletes. Add workers, or raise both in the connector file's topic.creation settings and run cdc connectors apply`);
+      }
+    }
+  }
+  return warnings;
 }
 
 export function formatStatus(s: PipelineStatus): string {
@@ -137,5 +172,6 @@ export function formatStatus(s: PipelineStatus): string {
     lines.push('', 'PARTITIONS BEHIND');
     for (const p of behind) lines.push(`  ${p.topic}/${p.partition}: ${p.lagEvents} events, ${secs(p.lagSeconds)}`);
   }
+  if (s.warnings.length > 0) lines.push('', 'WARNINGS', ...s.warnings.map((w) => `  ${w}`));
   return lines.join('\n');
 }

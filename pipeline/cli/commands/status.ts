@@ -46,11 +46,14 @@ export async function statusCommand(argv: string[], log: Logger): Promise<number
       schema: values.schema,
       topicPrefix: values['topic-prefix'],
     });
-    const breaches = status.projections.flatMap((p) => [
+    const breaches = [
+      ...status.warnings,
+      ...status.projections.flatMap((p) => [
       ...(values['max-lag-seconds'] !== undefined && p.lagSeconds > values['max-lag-seconds'] ? [`${p.projection}: lag ${p.lagSeconds.toFixed(1)} s > ${values['max-lag-seconds']} s`] : []),
       ...(values['max-lag-events'] !== undefined && p.lagEvents > values['max-lag-events'] ? [`${p.projection}: lag ${p.lagEvents} events > ${values['max-lag-events']}`] : []),
       ...(values['max-dead-letters'] !== undefined && p.deadLettersWaiting > values['max-dead-letters'] ? [`${p.projection}: ${p.deadLettersWaiting} dead letters waiting > ${values['max-dead-letters']}`] : []),
-    ]);
+      ]),
+    ];
     if (values.json === true) console.log(JSON.stringify({ ...status, breaches }, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? null : v)));
     else {
       console.log(formatStatus(status));
