@@ -28,7 +28,7 @@ function responses(schema: Record<string, unknown>): Record<string, unknown> {
     400: { description: 'bad id or header', content: { 'application/json': { schema: error } } },
     404: { description: 'no such document', content: { 'application/json': { schema: error } } },
     503: {
-      description: 'the document store is unavailable; retry after Retry-After seconds',
+      description: 'the document store is unavailable, or the document kept reading torn (a store that tears under a busy writer); retry after Retry-After seconds',
       headers: { 'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' } } },
       content: { 'application/json': { schema: error } },
     },
@@ -50,7 +50,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/customers/{id}/orders': {
         get: {
           summary: "a customer's orders, newest first, paged",
-          parameters: [idParam, { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1, default: 1 } }, { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }, minLsn, maxWait],
+          parameters: [idParam, { name: 'page', in: 'query', description: '(page - 1) * pageSize must stay below 10,000 (400 otherwise)', schema: { type: 'integer', minimum: 1, default: 1 } }, { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }, minLsn, maxWait],
           responses: responses({ type: 'object', properties: { customerId: { type: 'integer' }, page: { type: 'integer' }, pageSize: { type: 'integer' }, total: { type: 'integer' }, orders: { type: 'array', items: { $ref: '#/components/schemas/OrderView' } } } }),
         },
       },

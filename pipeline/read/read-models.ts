@@ -16,6 +16,16 @@ export interface Served<T> {
 const INTERNAL = { '_state.slots': 0, '_state.refs': 0, '_state.derivedTo': 0, '_state.sent': 0, _refKeys: 0 } as const;
 
 /** mongo-java-server can hand a reader a document mid-replace, mixing two writes: read it again. */
+/**
+ * A document read torn five times in a row (a store that tears and a writer that keeps writing it):
+ * the API answers 503 rather than serve a mix of two writes.
+ */
+export class TornReadError extends Error {
+  constructor(readonly collection: string, readonly id: unknown) {
+    super(`${collection} document ${String(id)} kept reading torn`);
+  }
+}
+
 function torn(raw: { _rev?: unknown; _state?: { rev?: unknown } } | null): boolean {
   return raw?._state?.rev !== undefined && raw._state.rev !== raw._rev;
 }
@@ -64,8 +74,9 @@ export class ReadModel {
       await this.cache?.fill(collection, id, 0, null);
       return { found: null, rev, cache: 'miss' };
     }
+    if (torn(raw)) throw new TornReadError(collection, id);
     const { _rev, _visible, _state, ...fields } = raw;
-    if (!torn(raw)) await this.cache?.fill(collection, id, rev, _visible ? fields : null);
+    await this.cache?.fill(collection, id, rev, _visible ? fields : null);
     return { found: _visible ? this.parse(raw) : null, rev, cache: 'miss' };
   }
 
@@ -77,7 +88,14 @@ export class ReadModel {
       collection.countDocuments(query),
       collection.find(query, { projection: INTERNAL }).sort(sort).skip((page - 1) * pageSize).limit(pageSize).toArray(),
     ]);
-    const whole = await Promise.all(raws.map(async (r) => (torn(r) ? ((await collection.findOne({ _id: r._id }, { projection: INTERNAL })) ?? r) : r)));
+    const whole = await Promise.all(
+      raws.map(async (r) => {
+        let raw: StoredDoc | null = r;
+        for (let attempt = 0; torn(raw) && attempt < 5; attempt++) raw = await collection.findOne({ _id: r._id }, { projection: INTERNAL });
+        if (torn(raw)) throw new TornReadError(collection.collectionName, r._id);
+        return raw ?? r;
+      }),
+    );
     return { total, docs: whole.map((r) => this.parse(r).doc) };
   }
 

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { formatLsn, parseLsn, type AppliedPosition } from './applied-position.js';
 import type { DocumentCache } from './document-cache.js';
 import { openApiDocument } from './openapi.js';
-import { isStoreUnavailable, ReadModel } from './read-models.js';
+import { isStoreUnavailable, ReadModel, TornReadError } from './read-models.js';
 
 export interface ReadServerDeps {
   db: Db;
@@ -24,7 +24,11 @@ export interface ReadServerDeps {
 const IdParams = z.object({
   id: z.string().regex(/^\d{1,15}$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive()),
 });
-const PageQuery = z.object({ page: z.coerce.number().int().min(1).default(1), pageSize: z.coerce.number().int().min(1).max(100).default(20) });
+/** Deeper pages cost the store a skip over every document before them: a bound, not a scan on demand. */
+export const MAX_PAGE_DEPTH = 10_000;
+const PageQuery = z
+  .object({ page: z.coerce.number().int().min(1).default(1), pageSize: z.coerce.number().int().min(1).max(100).default(20) })
+  .refine((q) => (q.page - 1) * q.pageSize < MAX_PAGE_DEPTH, { message: `pages start below document ${MAX_PAGE_DEPTH}: page times pageSize too large`, path: ['page'] });
 const ConsistencyHeaders = z.object({
   'x-min-lsn': z.string().optional(),
   'x-max-wait-ms': z.coerce.number().int().min(0).max(30_000).default(5_000),
@@ -72,6 +76,10 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
 
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof HttpError) return reply.status(err.status).send({ error: err.error, message: err.message });
+    if (err instanceof TornReadError) {
+      deps.log.warn({ collection: err.collection, id: err.id, event: 'torn_read' }, 'document kept reading torn; answered 503');
+      return reply.status(503).header('Retry-After', '1').send({ error: 'torn_read', message: `${err.message}; retry shortly` });
+    }
     if (isStoreUnavailable(err)) {
       return reply.status(503).header('Retry-After', '5').send({ error: 'store_unavailable', message: 'the document store does not answer; retry shortly' });
     }

@@ -20,10 +20,25 @@ export interface StartSpec extends ProcessFiles {
   gid?: number;
 }
 
+/**
+ * A pid file holds the pid and the process's start time (clock ticks since boot, from
+ * /proc/<pid>/stat): after a reboot or a crash the pid may belong to another process by now, and
+ * `stack down` must never signal that one. A pid whose start time differs is not ours.
+ */
 export function readPid(pidFile: string): number | undefined {
   if (!existsSync(pidFile)) return undefined;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  const [pidText, startText] = readFileSync(pidFile, 'utf8').trim().split(/\s+/);
+  const pid = Number.parseInt(pidText ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  if (startText !== undefined && startTime(pid) !== startText) return undefined;
+  return pid;
+}
+
+/** Field 22 of /proc/<pid>/stat, read after the command name (which may hold spaces and parentheses). */
+export function startTime(pid: number): string | undefined {
+  const stat = readProcFile(pid, 'stat');
+  if (stat === undefined) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
 export function isAlive(pid: number): boolean {
@@ -100,7 +115,7 @@ export function startDetached(spec: StartSpec): number {
       });
     }
     child.unref();
-    writeFileSync(spec.pidFile, `${child.pid}\n`);
+    writeFileSync(spec.pidFile, `${child.pid} ${startTime(child.pid) ?? ''}`.trim() + '\n');
     return child.pid;
   } finally {
     closeSync(fd);

@@ -162,6 +162,9 @@ describe('read side', () => {
     expect(customer).toMatchObject({ status: 200, body: { customerId: 1, schemaVersion: 2 } });
     expect(await get(`${service.url}/customers/987654321`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
     expect(await get(`${service.url}/customers/1/orders?pageSize=1000`)).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+    // A page beyond the bound is refused, not served by skipping 10,000 documents.
+    expect(await get(`${service.url}/customers/1/orders?page=101&pageSize=100`)).toMatchObject({ status: 400, body: { error: 'bad_request', message: expect.stringContaining('10000') } });
+    expect(await get(`${service.url}/customers/1/orders?page=100&pageSize=100`)).toMatchObject({ status: 200 });
     expect((await get(`${service.url}/openapi.json`)).body).toMatchObject({
       openapi: '3.1.0',
       paths: { '/orders/{id}': { get: { responses: { 503: { headers: { 'Retry-After': expect.any(Object) } } } } }, '/customers/{id}/orders': expect.any(Object) },

@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { logContains, startDetached, waitUntil } from '../processes.js';
 import { jarVersion, logFile, pidFile, renderTemplate, stackPath, type Component, type StackContext } from '../component.js';
 import { classpath, ensureJavaAndJars, JAVA, log4jConfig } from './java.js';
@@ -24,11 +25,13 @@ export const connect: Component = {
       KAFKA_PORT: ctx.settings.env.KAFKA_PORT,
       CONNECT_PORT: ctx.settings.env.CONNECT_PORT,
       PLUGIN_PATH: pluginPath(ctx),
-      SECRETS_DIR: stackPath(ctx, 'secrets'),
+      SECRETS_DIR: connectSecrets(ctx),
     });
     // Secrets reach connector configs through the env config provider, never through the files.
+    // Connect gets only what a JVM needs and the Debezium role's variables: no other password of
+    // this process's environment (PG_SUPERUSER_PASSWORD, PG_APP_PASSWORD) can be named by a config.
     const env = {
-      ...process.env,
+      ...pick(process.env, ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'JAVA_HOME', 'TMPDIR']),
       DEBEZIUM_PG_USER: ctx.settings.pg.debeziumUser,
       DEBEZIUM_PG_PASSWORD: ctx.settings.pg.debeziumPassword,
       PG_HOST: ctx.settings.pg.host,
@@ -65,3 +68,20 @@ export const connect: Component = {
     return `connect ${jarVersion(stackPath(ctx, 'lib', 'kafka'), 'connect-runtime')}, debezium ${dbz ?? 'not installed'}`;
   },
 };
+
+function pick(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n] as string]])));
+}
+
+/**
+ * The one folder Connect's file provider may read: the Debezium role's credentials only (mode 600,
+ * rewritten at every start), apart from the stack's secrets.
+ */
+function connectSecrets(ctx: StackContext): string {
+  const dir = stackPath(ctx, 'secrets', 'connect');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'debezium.properties');
+  writeFileSync(file, `user=${ctx.settings.pg.debeziumUser}\npassword=${ctx.settings.pg.debeziumPassword}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return dir;
+}
