@@ -188,19 +188,18 @@ async function offsetsMoved(kafka: Kafka, copy: ShopCopy, timeoutMs: number): Pr
 
 /** The shop's load, started again whenever a fault breaks it (Postgres killed under it). */
 async function loadThroughFaults(pool: ReturnType<typeof appPool>, copy: ShopCopy, opts: DrillOptions, stop: () => boolean): Promise<{ transactions: number; failed: number }> {
-  let transactions = 0;
+  // One count across restarts: a run broken by a fault keeps what it committed.
+  const result = { changes: 0, transactions: 0, byKind: {}, ms: 0 };
   let failed = 0;
   for (let round = 0; !stop(); round++) {
     try {
-      const result = await runLoad(pool, { schema: copy.schema, rate: opts.rate, concurrency: 2, seed: opts.seed + 10 * round }, stop);
-      transactions += result.transactions;
+      await runLoad(pool, { schema: copy.schema, rate: opts.rate, concurrency: 2, seed: opts.seed + 10 * round }, stop, result);
     } catch {
-      // What the broken lanes had committed is lost from the count only; Postgres has it.
       failed += 1;
       await sleep(500);
     }
   }
-  return { transactions, failed };
+  return { transactions: result.transactions, failed };
 }
 
 async function sampleLag(kafka: Kafka, copy: ShopCopy, running: () => boolean, seen: (lag: number) => void): Promise<void> {

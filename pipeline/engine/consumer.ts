@@ -40,7 +40,12 @@ export interface ConsumeOptions {
   poisonGuard?: PoisonGuardOptions;
   /** Told once when the consumer stops for good: see `Halt`. */
   onHalt?: (halt: Halt) => void;
+  /** A round in flight this long without failing counts as hung (`round_stuck`); default DEFAULT_STUCK_ROUND_MS. */
+  stuckRoundMs?: number;
 }
+
+/** Far above a backlog round's time (tens of seconds for 80,000 changes here). */
+export const DEFAULT_STUCK_ROUND_MS = 300_000;
 
 /**
  * Why a consumer stopped consuming while its process lives on. `poison_guard`: most records of a
@@ -48,7 +53,7 @@ export interface ConsumeOptions {
  * reads them again. `consumer_crashed`: kafkajs gave up and will not rejoin by itself.
  */
 export interface Halt {
-  kind: 'poison_guard' | 'consumer_crashed';
+  kind: 'poison_guard' | 'consumer_crashed' | 'round_stuck';
   cause: string;
 }
 
@@ -72,8 +77,9 @@ export interface RunningConsumer {
  */
 export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer> {
   const m = opts.metrics;
-  const applyRound = (changes: RowChange[]): Promise<ApplyStats> =>
-    withRetry(() => opts.projector.apply(changes), {
+  const applyRound = (changes: RowChange[]): Promise<ApplyStats> => {
+    m.rounds.started();
+    return withRetry(() => opts.projector.apply(changes), {
       // Giving up leaves the round's offsets uncommitted: the next worker re-reads them.
       shouldStop: opts.isStopping,
       beforeRetry: async (attempt, delayMs, err) => {
@@ -96,6 +102,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
         throw err;
       },
     );
+  };
   const group = new GroupCommit(applyRound, opts.rounds);
   const state: BatchState = {
     draining: false,
@@ -112,7 +119,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     state.halted = h;
     opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
     m.halted.set(1);
-    opts.log.error({ event: 'consumer_halted', ...h }, h.kind === 'poison_guard' ? 'most records of a window fail the same way: stopped consuming (a bad release?); fix and restart the worker, nothing past them is committed' : 'the Kafka consumer crashed and will not rejoin');
+    opts.log.error({ event: 'consumer_halted', ...h }, h.kind === 'poison_guard' ? 'most records of a window fail the same way: stopped consuming (a bad release?); fix and restart the worker, nothing past them is committed' : 'the consumer cannot go on; a fresh worker must take over');
     opts.onHalt?.(h);
   };
   const commits = new OffsetCommits((offsets) => opts.consumer.commitOffsets(offsets), {
@@ -144,7 +151,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
       opts.log.error({ topic, partition, fromOffset, failures, delayMs, err: String(err), event: 'round_failed' }, poison ? 'round failed on its data; reading the partition again one part at a time to park what cannot be projected' : 'round failed; reading the partition again from its last commit after a pause');
       opts.consumer.pause([{ topic, partitions: [partition] }]);
       setTimeout(() => {
-        if (state.draining) return;
+        if (state.draining || state.halted !== undefined) return;
         // Synchronously with the seek: a handler tracking a chunk of the old position after this
         // would see its batch stale first (handleBatch checks right before tracking).
         commits.retry(topic, partition);
@@ -162,6 +169,13 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     m.assigned.set(Object.values(e.payload.memberAssignment).reduce((n, partitions) => n + partitions.length, 0));
     opts.log.info({ event: 'group_joined', assignment: e.payload.memberAssignment }, 'joined the group');
   });
+  // A round that neither ends nor fails for this long awaits an answer that will never come (a
+  // client library's promise lost in a reconnect): nothing of this worker moves any more.
+  const watchdog = setInterval(() => {
+    const stuckMs = m.rounds.stuckForMs();
+    if (stuckMs > (opts.stuckRoundMs ?? DEFAULT_STUCK_ROUND_MS)) halt({ kind: 'round_stuck', cause: `a store round has been in flight for ${Math.round(stuckMs / 1000)} s without ending or failing` });
+  }, 5000);
+  watchdog.unref();
   opts.consumer.on(opts.consumer.events.STOP, () => m.assigned.set(0));
   opts.consumer.on(opts.consumer.events.CRASH, (e) => {
     m.assigned.set(0);
@@ -180,6 +194,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
   });
   return {
     async drain() {
+      clearInterval(watchdog);
       state.draining = true;
       opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
       await commits.settled();

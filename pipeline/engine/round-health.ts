@@ -11,7 +11,25 @@ export class RoundHealth {
   /** Per topic/partition: when its rounds started failing (re-read after a pause), until it commits. */
   private readonly partitionsFailingSince = new Map<string, number>();
 
+  /** When the store round in flight started (undefined: none). */
+  private inFlightSince: number | undefined;
+
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** A store round started. */
+  started(): void {
+    this.inFlightSince = this.now();
+  }
+
+  /**
+   * How long the round in flight has run without failing once, in ms (0: none in flight, or it is
+   * retrying an outage, which is waiting, not hanging). A round that neither ends nor fails awaits
+   * something that will never answer.
+   */
+  stuckForMs(): number {
+    if (this.inFlightSince === undefined || this.retryingSince !== undefined) return 0;
+    return this.now() - this.inFlightSince;
+  }
 
   /** A round failed and will be tried again as it is. */
   retrying(): void {
@@ -21,6 +39,7 @@ export class RoundHealth {
   /** A round was written (or its retries were given up): the retry loop is not failing any more. */
   settled(): void {
     this.retryingSince = undefined;
+    this.inFlightSince = undefined;
   }
 
   /** A round failed for good; the partition will be read again from its last commit. */

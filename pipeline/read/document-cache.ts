@@ -121,7 +121,7 @@ export class DocumentCache {
   /** Read-through fill after a store read. Returns whether the entry was set (false: a newer one exists, or Redis is down). */
   async fill(collection: string, id: DocId, rev: number, doc: Record<string, unknown> | null): Promise<boolean> {
     try {
-      const set = await (this.redis as unknown as CacheCommands).cdcFill(this.key(collection, id), rev, serialize(doc), this.ttlMs);
+      const set = await this.answered((this.redis as unknown as CacheCommands).cdcFill(this.key(collection, id), rev, serialize(doc), this.ttlMs));
       return set === 1;
     } catch {
       return false;
@@ -139,10 +139,24 @@ export class DocumentCache {
     for (let i = 0; i < docs.length; i += WRITTEN_PER_PIPELINE) {
       const pipeline = this.redis.pipeline();
       for (const d of docs.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcWritten(this.key(collection, d.id), d.rev, serialize(d.doc), this.ttlMs);
-      const results = await pipeline.exec();
+      const results = await this.answered(pipeline.exec());
       const failed = results?.find(([err]) => err !== null);
       if (failed !== undefined) throw failed[0];
     }
+  }
+
+  /**
+   * A pipeline of scripted commands caught by a reconnect (Redis restarted, its scripts gone) was
+   * seen never to settle, holding a worker's round for good. No cache call may wait longer than
+   * this: past it, it counts as failed, and the projector fences the entries.
+   */
+  private answered<T>(pending: Promise<T>): Promise<T> {
+    const limitMs = Math.max(5_000, 4 * (this.opts.commandTimeoutMs ?? 100));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis did not answer within ${limitMs} ms`)), limitMs);
+    });
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
   /** Fences entries at the given revisions (see FENCE); throws when Redis does not answer. */
@@ -150,7 +164,7 @@ export class DocumentCache {
     for (let i = 0; i < entries.length; i += WRITTEN_PER_PIPELINE) {
       const pipeline = this.redis.pipeline();
       for (const e of entries.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcFence(e.key, e.rev, this.ttlMs);
-      const results = await pipeline.exec();
+      const results = await this.answered(pipeline.exec());
       const failed = results?.find(([err]) => err !== null);
       if (failed !== undefined) throw failed[0];
     }

@@ -187,14 +187,18 @@ async function oneTransaction(client: pg.PoolClient, s: string, ids: Ids, rnd: (
  * Runs the shop's change mix (inserts, updates, deletes, renames, hot keys, multi-row transactions)
  * either as a backlog of N changes as fast as Postgres takes them or at a target rate.
  */
-export async function runLoad(pool: pg.Pool, opts: LoadOptions, shouldStop: () => boolean = () => false): Promise<LoadResult> {
+/**
+ * `result`: where to count, so a caller that runs the load again after a failure (a fault drill)
+ * keeps what the failed run committed.
+ */
+export async function runLoad(pool: pg.Pool, opts: LoadOptions, shouldStop: () => boolean = () => false, result: LoadResult = { changes: 0, transactions: 0, byKind: {}, ms: 0 }): Promise<LoadResult> {
   const s = ident(opts.schema);
   const started = Date.now();
+  const base = result.changes;
   const seeded = await pool.connect();
   const ids = await loadIds(seeded, opts.schema).finally(() => seeded.release());
-  const result: LoadResult = { changes: 0, transactions: 0, byKind: {}, ms: 0 };
   const deadline = opts.durationS === undefined ? Infinity : started + opts.durationS * 1000;
-  const done = () => shouldStop() || Date.now() >= deadline || (opts.changes !== undefined && result.changes >= opts.changes);
+  const done = () => shouldStop() || Date.now() >= deadline || (opts.changes !== undefined && result.changes - base >= opts.changes);
   const lane = async (laneNo: number) => {
     const rnd = prng((opts.seed ?? 42) + laneNo);
     const client = await pool.connect();
@@ -210,7 +214,7 @@ export async function runLoad(pool: pg.Pool, opts: LoadOptions, shouldStop: () =
         result.transactions += 1;
         result.byKind[kind] = (result.byKind[kind] ?? 0) + 1;
         if (opts.rate !== undefined) {
-          const due = started + (result.changes / opts.rate) * 1000;
+          const due = started + ((result.changes - base) / opts.rate) * 1000;
           const wait = due - Date.now();
           if (wait > 0) await sleep(wait);
         }
@@ -220,6 +224,6 @@ export async function runLoad(pool: pg.Pool, opts: LoadOptions, shouldStop: () =
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 1 }, (_, i) => lane(i)));
-  result.ms = Date.now() - started;
+  result.ms += Date.now() - started;
   return result;
 }

@@ -12,9 +12,9 @@ import { loadFixture } from '../support/fixtures.js';
 import { eventually, ShopEnv } from '../support/shop-env.js';
 
 /**
- * A projection shipped with a bug: it throws on customers whose email starts with `throws-`
- * (`everything`: on every customer, a bad release). It comes after the real projections, so what
- * they hold still converges.
+ * A projection shipped with bugs: it throws on customers whose email starts with `throws-`
+ * (`everything`: on every customer, a bad release) and renders a document over the store's size
+ * limit for `huge-`. It comes after the real projections, so what they hold still converges.
  */
 function throwingProjection(everything = false): Projection {
   return {
@@ -30,6 +30,8 @@ function throwingProjection(everything = false): Projection {
       const [customer] = liveRows(state, 'customers') as { email: string }[];
       if (customer === undefined) return null;
       if (everything || customer.email.startsWith('throws-')) throw new TypeError(`cannot render customer ${customer.email}`);
+      // Over the store's 16 MiB document limit: the store refuses it.
+      if (customer.email.startsWith('huge-')) return { schemaVersion: 1, email: customer.email, padding: 'x'.repeat(17 * 1024 * 1024) };
       return { schemaVersion: 1, email: customer.email };
     },
   };
@@ -81,7 +83,7 @@ describe('poison', () => {
   let env: ShopEnv;
   afterEach(async () => env.dispose());
 
-  test('a flood of 1,000 poison records of 14 kinds (names the outbox refuses sent straight to the event topic) mixed into live load: each is parked once with its reason, no partition stalls, verify is clean', async () => {
+  test('a flood of 1,000 poison records of 15 kinds (names the outbox refuses sent straight to the event topic) mixed into live load: each is parked once with its reason, no partition stalls, verify is clean', async () => {
     env = new ShopEnv();
     await env.createSchema({ customers: 40, products: 20 });
     await env.startConnector();
@@ -114,11 +116,13 @@ describe('poison', () => {
       'payload of the wrong shape': { type: 'payment.refunded', schemaVersion: 1, payload: (i) => ({ orderId: i, amountCents: 'lots', reason: 'x' }), reason: /payment.refunded v1 invalid/ },
     };
     const throwingCustomers = 40;
-    const perKind = Math.floor((1000 - throwingCustomers) / (Object.keys(kafkaKinds).length + Object.keys(eventKinds).length + Object.keys(outboxKinds).length));
+    const hugeCustomers = 3;
+    const perKind = Math.floor((1000 - throwingCustomers - hugeCustomers) / (Object.keys(kafkaKinds).length + Object.keys(eventKinds).length + Object.keys(outboxKinds).length));
     const plan: string[] = [];
     for (const kind of [...Object.keys(kafkaKinds), ...Object.keys(eventKinds), ...Object.keys(outboxKinds)]) for (let i = 0; i < perKind; i++) plan.push(kind);
-    while (plan.length < 1000 - throwingCustomers) plan.push('value not JSON');
+    while (plan.length < 1000 - throwingCustomers - hugeCustomers) plan.push('value not JSON');
     for (let i = 0; i < throwingCustomers; i++) plan.push('projection throws');
+    for (let i = 0; i < hugeCustomers; i++) plan.push('document too large');
     // Interleaved at random: a burst of one kind is what the poison guard is for.
     for (let i = plan.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
@@ -152,7 +156,8 @@ describe('poison', () => {
           await writeOutboxEvent(client, env.schema, { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, aggregateType: 'order', aggregateId: String(i), type: o.type, schemaVersion: o.schemaVersion, payload: o.payload(i) });
           await client.query('COMMIT');
         } else {
-          await client.query(`INSERT INTO "${env.schema}".customers (email, given_name, family_name, tier) VALUES ($1, 'Poi', 'Son', 'standard')`, [`throws-${i}@example.com`]);
+          const email = kind === 'document too large' ? `huge-${i}@example.com` : `throws-${i}@example.com`;
+          await client.query(`INSERT INTO "${env.schema}".customers (email, given_name, family_name, tier) VALUES ($1, 'Poi', 'Son', 'standard')`, [email]);
         }
         if (i % 50 === 49) await sleep(400);
       }
@@ -174,9 +179,10 @@ describe('poison', () => {
     expect(letters).toHaveLength(1000);
     const counts = new Map<string, number>();
     for (const letter of letters) {
-      const kind =
-        letter.reason.startsWith('projection failed on customers') && /cannot render customer throws-/.test(letter.reason)
-          ? 'projection throws'
+      const kind = /^projection failed on customers .*cannot render customer throws-/.test(letter.reason)
+        ? 'projection throws'
+        : /^projection failed on customers .*(larger than|too large|exceeds|size)/i.test(letter.reason)
+          ? 'document too large'
           : [...Object.entries(kafkaKinds), ...Object.entries(eventKinds), ...Object.entries(outboxKinds)].find(([, k]) => k.reason.test(letter.reason))?.[0];
       expect(kind).toBeDefined();
       counts.set(kind as string, (counts.get(kind as string) ?? 0) + 1);

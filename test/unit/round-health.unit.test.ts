@@ -29,4 +29,23 @@ describe('whether rounds get written', () => {
     expect(h.failingForMs()).toBe(0);
     expect(h.failingPartitions()).toEqual([]);
   });
+
+  test('a round in flight that neither ends nor fails counts as stuck; one retrying an outage does not', () => {
+    let now = 0;
+    const h = new RoundHealth(() => now);
+    expect(h.stuckForMs()).toBe(0);
+    h.started();
+    now += 10_000;
+    expect(h.stuckForMs()).toBe(10_000);
+    h.retrying();
+    now += 60_000;
+    expect(h.stuckForMs()).toBe(0);
+    h.settled();
+    expect(h.stuckForMs()).toBe(0);
+    h.started();
+    now += 1;
+    h.settled();
+    now += 1_000_000;
+    expect(h.stuckForMs()).toBe(0);
+  });
 });

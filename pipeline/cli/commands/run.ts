@@ -59,10 +59,11 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       ...(budget === undefined ? {} : { memoryBudgetMiB: budget }),
       ...(values['unready-after-failing'] === undefined ? {} : { unreadyAfterFailingMs: values['unready-after-failing'] * 1000 }),
       poisonGuard: { share: values['poison-halt-share'], window: values['poison-window'] },
-      // A consumer that will not rejoin: exit non-zero so the supervisor starts a fresh worker. A
-      // tripped poison guard keeps the process (unready, naming the cause) for the operator to see.
+      // A consumer that will not rejoin, or a round that hangs: exit non-zero so the supervisor
+      // starts a fresh worker. A tripped poison guard keeps the process (unready, naming the
+      // cause) for the operator to see: a fresh worker of the same build would trip it again.
       onHalt: (h) => {
-        if (h.kind === 'consumer_crashed') crashed(1);
+        if (h.kind !== 'poison_guard') crashed(1);
       },
       // Which changes each round applied, and when: a benchmark in another process times
       // end-to-end delays by it without sharing the worker's event loop.
@@ -82,7 +83,9 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       if (process.send !== undefined) process.once('disconnect', () => resolve(0));
     }),
   ]);
-  log.info({ exitCode: code }, code === 0 ? 'stopping: finishing the batch in flight' : 'the consumer crashed: stopping, exit 1 for the supervisor to restart the worker');
+  log.info({ exitCode: code }, code === 0 ? 'stopping: finishing the batch in flight' : 'the consumer cannot go on: exit 1 for the supervisor to restart the worker');
+  // A hung round would hold a graceful stop forever: nothing of it is committed, so exit anyway.
+  if (code !== 0) return Promise.race([worker.stop().then(() => code), new Promise<number>((resolve) => setTimeout(() => resolve(code), 10_000).unref())]);
   await worker.stop();
   return code;
 }
