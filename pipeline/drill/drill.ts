@@ -68,7 +68,10 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
   await stackUp(log);
   await dropShopCopy(settings, copy, log).catch(() => undefined);
   say(`drill ${copy.name}: creating its shop copy and connector`);
-  await createShopCopy(settings, copy, log);
+  await createShopCopy(settings, copy, log).catch(async (err: unknown) => {
+    await dropShopCopy(settings, copy, log).catch(() => undefined);
+    throw err;
+  });
   const pool = appPool(settings, 6);
   const seedClient = await pool.connect();
   await seedShop(seedClient, copy.schema, { customers: 200, products: 100 }, opts.seed).finally(() => seedClient.release());

@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
 import { runDrill, type DrillReport } from '../../drill/drill.js';
 import { FAULT_KINDS, type FaultKind } from '../../drill/faults.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc drill [--duration S (600)] [--rate N (300)] [--outside-rate N (60)] [--faults N (24)] [--kinds worker,connect,kafka,store,postgres,redis] [--workers N (2)] [--seed N] [--name NAME (drill)] [--converge-timeout S (600)] [--keep] [--json]';
+const USAGE = 'cdc drill [--duration S (600)] [--rate N (300)] [--outside-rate N (60)] [--faults N (24)] [--kinds worker,connect,kafka,store,postgres,redis] [--workers N (2)] [--seed N] [--name NAME (drill_<random>)] [--converge-timeout S (600)] [--keep] [--json]';
 
 /**
  * The fault drill on a private copy of the shop: load plus an outside writer, kill -9 of every
@@ -38,7 +39,9 @@ export async function drillCommand(argv: string[], log: Logger): Promise<number>
         .pipe(z.array(z.enum(FAULT_KINDS)).min(1)),
       workers: positiveInt.default(2),
       seed: z.coerce.number().int().default(1),
-      name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower-case letters, digits and _').default('drill'),
+      // A fresh name per run by default: Connect keeps a deleted connector's source offsets, and a
+      // connector of the same name would resume from them on a new slot, which Debezium refuses.
+      name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower-case letters, digits and _').default(() => `drill_${randomBytes(4).toString('hex')}`),
       'converge-timeout': positiveInt.default(600),
       keep: z.boolean().default(false),
       json: z.boolean().default(false),
