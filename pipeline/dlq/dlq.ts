@@ -83,13 +83,27 @@ export async function listDeadLetters(kafka: Kafka): Promise<DlqSummary[]> {
  * `onMessage` finished, so a failure midway loses and repeats nothing. A partition whose records
  * expired while it waited counts as read.
  */
-async function readToEnd(kafka: Kafka, topic: string, groupId: string, commit: boolean, onMessage: (partition: number, m: KafkaMessage) => Promise<boolean>): Promise<void> {
+async function readToEnd(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  commit: boolean,
+  onMessage: (partition: number, m: KafkaMessage) => Promise<boolean>,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const bounds = async (): Promise<Map<number, { start: number; end: number }>> => {
     const offsets = await topicOffsets(admin, topic);
     const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
-    return new Map(offsets.map((p) => [p.partition, { start: Math.max(Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1), Number(p.low)), end: Number(p.high) }]));
+    return new Map(
+      offsets.map((p) => [
+        p.partition,
+        {
+          start: Math.max(Number(committed.find((c) => c.partition === p.partition)?.offset ?? -1), Number(p.low)),
+          end: Number(p.high),
+        },
+      ]),
+    );
   };
   let consumer: Consumer | undefined;
   let watch: NodeJS.Timeout | undefined;
@@ -136,7 +150,8 @@ async function readToEnd(kafka: Kafka, topic: string, groupId: string, commit: b
             reject(err);
             return;
           } finally {
-            if (commit && done !== undefined) await c.commitOffsets([{ topic, partition: batch.partition, offset: String(Number(done) + 1) }]);
+            if (commit && done !== undefined)
+              await c.commitOffsets([{ topic, partition: batch.partition, offset: String(Number(done) + 1) }]);
           }
           await heartbeat();
           check();
@@ -189,18 +204,33 @@ export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boo
     return target;
   };
   try {
-    await readToEnd(kafka, topic, dryRun ? `cdc-dlq-dry-${randomBytes(4).toString('hex')}` : REPLAY_GROUP, !dryRun, async (partition, m) => {
-      const letter = toDeadLetter(partition, m);
-      if (letter.originalTopic === '') throw new PipelineError('EVENT_INVALID', `${topic} offset ${m.offset} has no dlq.original.topic header`, { hint: 'this record was not written by a worker; inspect it with cdc dlq show and remove it by hand' });
-      if (!dryRun) {
-        await producer.send({
-          topic: await targetOf(letter.originalTopic),
-          messages: [{ key: m.key, value: m.value, headers: { ...originalHeaders(m), 'dlq.replayed.from': `${topic}/${partition}/${m.offset}` } }],
-        });
-      }
-      replayed.push(letter);
-      return true;
-    });
+    await readToEnd(
+      kafka,
+      topic,
+      dryRun ? `cdc-dlq-dry-${randomBytes(4).toString('hex')}` : REPLAY_GROUP,
+      !dryRun,
+      async (partition, m) => {
+        const letter = toDeadLetter(partition, m);
+        if (letter.originalTopic === '')
+          throw new PipelineError('EVENT_INVALID', `${topic} offset ${m.offset} has no dlq.original.topic header`, {
+            hint: 'this record was not written by a worker; inspect it with cdc dlq show and remove it by hand',
+          });
+        if (!dryRun) {
+          await producer.send({
+            topic: await targetOf(letter.originalTopic),
+            messages: [
+              {
+                key: m.key,
+                value: m.value,
+                headers: { ...originalHeaders(m), 'dlq.replayed.from': `${topic}/${partition}/${m.offset}` },
+              },
+            ],
+          });
+        }
+        replayed.push(letter);
+        return true;
+      },
+    );
   } finally {
     await admin.disconnect();
     await producer.disconnect();
@@ -209,8 +239,12 @@ export async function replayDeadLetters(kafka: Kafka, topic: string, dryRun: boo
 }
 
 async function isCompacted(admin: Admin, topic: string): Promise<boolean> {
-  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
-  const policy = described.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? '';
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+  });
+  const policy =
+    described.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? '';
   return policy.includes('compact');
 }
 
@@ -226,5 +260,8 @@ function originalHeaders(message: KafkaMessage): Record<string, Buffer | string>
 }
 
 function assertDlq(topic: string): void {
-  if (!topic.endsWith('.dlq')) throw new PipelineError('CLI_USAGE', `${topic} is not a dead-letter topic`, { hint: 'dead-letter topics end in .dlq; cdc dlq list shows them' });
+  if (!topic.endsWith('.dlq'))
+    throw new PipelineError('CLI_USAGE', `${topic} is not a dead-letter topic`, {
+      hint: 'dead-letter topics end in .dlq; cdc dlq list shows them',
+    });
 }

@@ -60,7 +60,11 @@ export interface DrillReport {
  * store losing acknowledged writes would show), Postgres and Redis, restart each as an operator
  * would, then wait for convergence and `verify`. Zero differences, or the drill failed.
  */
-export async function runDrill(opts: DrillOptions, log: Logger, say: (line: string) => void = () => undefined): Promise<DrillReport> {
+export async function runDrill(
+  opts: DrillOptions,
+  log: Logger,
+  say: (line: string) => void = () => undefined,
+): Promise<DrillReport> {
   const settings = loadSettings();
   const copy = shopCopy(opts.name);
   const logDir = join(settings.stackHome, 'logs');
@@ -74,13 +78,17 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
   });
   const pool = appPool(settings, 6);
   const seedClient = await pool.connect();
-  await seedShop(seedClient, copy.schema, { customers: 200, products: 100 }, opts.seed).finally(() => seedClient.release());
+  await seedShop(seedClient, copy.schema, { customers: 200, products: 100 }, opts.seed).finally(() =>
+    seedClient.release(),
+  );
 
   const fleet = new WorkerFleet(copy, logDir, log);
   fleet.start(opts.workers);
   // The drill's own client samples lag through the faults it causes: its connection errors are
   // expected, and logged only if fatal.
-  const kafka = createKafka(settings.kafkaBrokers, `${copy.name}-drill`, log.child({}, { level: 'fatal' }), { retries: 1 });
+  const kafka = createKafka(settings.kafkaBrokers, `${copy.name}-drill`, log.child({}, { level: 'fatal' }), {
+    retries: 1,
+  });
   const report: DrillReport = {
     name: copy.name,
     durationS: opts.durationS,
@@ -95,7 +103,12 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
     verify: [],
   };
   let sampling = true;
-  const lagSampler = sampleLag(kafka, copy, () => sampling, (lag) => (report.largestLag = Math.max(report.largestLag, lag)));
+  const lagSampler = sampleLag(
+    kafka,
+    copy,
+    () => sampling,
+    (lag) => (report.largestLag = Math.max(report.largestLag, lag)),
+  );
   let convergeMs: number | null = null;
   try {
     const started = Date.now();
@@ -116,7 +129,10 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
       // Spread over the duration, each at a random moment of its own slot.
       await sleep(Math.max(0, started + gap * (i + 0.5 + rnd()) - Date.now()));
       const downMs = Math.floor(rnd() * 3000);
-      say(`fault ${i + 1}/${order.length}: kill -9 ${kind}${kind === 'store' ? ' right after a round was committed' : ''} (down ${downMs} ms)`);
+      say(
+        `fault ${i + 1}/${order.length}: kill -9 ${kind}` +
+          `${kind === 'store' ? ' right after a round was committed' : ''} (down ${downMs} ms)`,
+      );
       await inject(kind, { fleet, kafka, copy, log, downMs, pick: Math.floor(rnd() * 1000) });
       report.faults[kind] += 1;
       report.connectorRestarts += await connectorRunning(settings, copy);
@@ -125,7 +141,10 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
     const [loaded, written] = await Promise.all([load, outside]);
     report.transactions = loaded.transactions + written.transactions;
     report.failedTransactions = loaded.failed + written.failed;
-    say(`load done: ${report.transactions} source transactions (${report.failedTransactions} hit by faults and rolled back); converging`);
+    say(
+      `load done: ${report.transactions} source transactions ` +
+        `(${report.failedTransactions} writes broken by faults, rolled back); converging`,
+    );
 
     // Everything up again (a restart that failed would show here), then wait for the projections.
     await stackUp(log);
@@ -144,7 +163,10 @@ export async function runDrill(opts: DrillOptions, log: Logger, say: (line: stri
     // A drill stopped midway may have left a component down: bring it back before cleaning up,
     // or the copy's replication slot would stay and pin WAL.
     await stackUp(log).catch((err: unknown) => log.warn({ err: String(err) }, 'stack not fully up after the drill'));
-    if (!opts.keep) await dropShopCopy(settings, copy, log).catch((err: unknown) => log.warn({ err: String(err) }, 'drill copy not fully removed'));
+    if (!opts.keep)
+      await dropShopCopy(settings, copy, log).catch((err: unknown) =>
+        log.warn({ err: String(err) }, 'drill copy not fully removed'),
+      );
   }
   return { ...report, convergeMs };
 }
@@ -177,7 +199,11 @@ async function offsetsMoved(kafka: Kafka, copy: ShopCopy, timeoutMs: number): Pr
   const admin = kafka.admin();
   await admin.connect();
   const topics = copyTopics(copy);
-  const total = async () => (await admin.fetchOffsets({ groupId: copy.groupId, topics })).reduce((n, t) => n + t.partitions.reduce((m, p) => m + Math.max(0, Number(p.offset)), 0), 0);
+  const total = async () =>
+    (await admin.fetchOffsets({ groupId: copy.groupId, topics })).reduce(
+      (n, t) => n + t.partitions.reduce((m, p) => m + Math.max(0, Number(p.offset)), 0),
+      0,
+    );
   try {
     const before = await total();
     const deadline = Date.now() + timeoutMs;
@@ -190,13 +216,23 @@ async function offsetsMoved(kafka: Kafka, copy: ShopCopy, timeoutMs: number): Pr
 }
 
 /** The shop's load, started again whenever a fault breaks it (Postgres killed under it). */
-async function loadThroughFaults(pool: ReturnType<typeof appPool>, copy: ShopCopy, opts: DrillOptions, stop: () => boolean): Promise<{ transactions: number; failed: number }> {
+async function loadThroughFaults(
+  pool: ReturnType<typeof appPool>,
+  copy: ShopCopy,
+  opts: DrillOptions,
+  stop: () => boolean,
+): Promise<{ transactions: number; failed: number }> {
   // One count across restarts: a run broken by a fault keeps what it committed.
   const result = { changes: 0, transactions: 0, byKind: {}, ms: 0 };
   let failed = 0;
   for (let round = 0; !stop(); round++) {
     try {
-      await runLoad(pool, { schema: copy.schema, rate: opts.rate, concurrency: 2, seed: opts.seed + 10 * round }, stop, result);
+      await runLoad(
+        pool,
+        { schema: copy.schema, rate: opts.rate, concurrency: 2, seed: opts.seed + 10 * round },
+        stop,
+        result,
+      );
     } catch {
       failed += 1;
       await sleep(500);
@@ -205,7 +241,12 @@ async function loadThroughFaults(pool: ReturnType<typeof appPool>, copy: ShopCop
   return { transactions: result.transactions, failed };
 }
 
-async function sampleLag(kafka: Kafka, copy: ShopCopy, running: () => boolean, seen: (lag: number) => void): Promise<void> {
+async function sampleLag(
+  kafka: Kafka,
+  copy: ShopCopy,
+  running: () => boolean,
+  seen: (lag: number) => void,
+): Promise<void> {
   const topics = copyTopics(copy);
   while (running()) {
     const admin = kafka.admin();
@@ -230,7 +271,11 @@ async function sampleLag(kafka: Kafka, copy: ShopCopy, running: () => boolean, s
 }
 
 /** Verifies until both projections agree with Postgres, or the time is up; the last reports. */
-async function convergence(settings: ReturnType<typeof loadSettings>, copy: ShopCopy, timeoutMs: number): Promise<{ reports: VerifyReport[] }> {
+async function convergence(
+  settings: ReturnType<typeof loadSettings>,
+  copy: ShopCopy,
+  timeoutMs: number,
+): Promise<{ reports: VerifyReport[] }> {
   const deadline = Date.now() + timeoutMs;
   const mongo = await connectMongo(settings.mongoUrl);
   const admin = superuserClient(settings);
@@ -239,7 +284,8 @@ async function convergence(settings: ReturnType<typeof loadSettings>, copy: Shop
     for (;;) {
       const reports: VerifyReport[] = [];
       for (const p of PROJECTIONS) reports.push(await verifyProjection(admin, copy.schema, mongo.db(copy.database), p));
-      if (reports.every((r) => r.missing + r.unexpected + r.different === 0) || Date.now() > deadline) return { reports };
+      if (reports.every((r) => r.missing + r.unexpected + r.different === 0) || Date.now() > deadline)
+        return { reports };
       await sleep(2000);
     }
   } finally {

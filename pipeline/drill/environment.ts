@@ -26,23 +26,47 @@ export interface ShopCopy {
 }
 
 export function shopCopy(name: string): ShopCopy {
-  return { name, schema: name, topicPrefix: name, publication: `${name}_pub`, slot: `${name}_slot`, connector: `${name}-source`, groupId: `${name}-group`, database: name };
+  return {
+    name,
+    schema: name,
+    topicPrefix: name,
+    publication: `${name}_pub`,
+    slot: `${name}_slot`,
+    connector: `${name}-source`,
+    groupId: `${name}-group`,
+    database: name,
+  };
 }
 
 /** The topics a copy's workers read (row topics and event topics). */
 export function copyTopics(copy: ShopCopy): string[] {
-  return [...ROW_TABLES.map((t) => cdcTopic(copy.topicPrefix, copy.schema, t)), ...EVENT_AGGREGATES.map((a) => eventTopic(copy.topicPrefix, a))];
+  return [
+    ...ROW_TABLES.map((t) => cdcTopic(copy.topicPrefix, copy.schema, t)),
+    ...EVENT_AGGREGATES.map((a) => eventTopic(copy.topicPrefix, a)),
+  ];
 }
 
 export async function createShopCopy(settings: Settings, copy: ShopCopy, log: Logger): Promise<void> {
   const admin = superuserClient(settings);
   await admin.connect();
   try {
-    await migrateShop(admin, { schema: copy.schema, publication: copy.publication, appUser: settings.pg.appUser, debeziumUser: settings.pg.debeziumUser });
+    await migrateShop(admin, {
+      schema: copy.schema,
+      publication: copy.publication,
+      appUser: settings.pg.appUser,
+      debeziumUser: settings.pg.debeziumUser,
+    });
   } finally {
     await admin.end();
   }
-  const file = connectorForSchema({ name: copy.connector, schema: copy.schema, topicPrefix: copy.topicPrefix, slot: copy.slot, publication: copy.publication, tables: CAPTURED_TABLES });
+  const file = connectorForSchema({
+    name: copy.connector,
+    schema: copy.schema,
+    topicPrefix: copy.topicPrefix,
+    slot: copy.slot,
+    publication: copy.publication,
+    tables: CAPTURED_TABLES,
+  });
   await applyConnectorWithTopics(file, log);
 }
 
@@ -61,7 +85,9 @@ export async function dropShopCopy(settings: Settings, copy: ShopCopy, log: Logg
   const kafkaAdmin = kafka.admin();
   await kafkaAdmin.connect();
   try {
-    const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${copy.topicPrefix}.`) || t.endsWith(`.${copy.topicPrefix}`));
+    const topics = (await kafkaAdmin.listTopics()).filter(
+      (t) => t.startsWith(`${copy.topicPrefix}.`) || t.endsWith(`.${copy.topicPrefix}`),
+    );
     if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics });
     await kafkaAdmin.deleteGroups([copy.groupId]).catch(() => undefined);
   } finally {

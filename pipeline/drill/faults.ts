@@ -19,7 +19,10 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export async function killAndRestart(name: ComponentName, log: Logger, downMs: number): Promise<void> {
   const ctx = stackContext(log);
   const pid = runningPid(pidFile(ctx, name));
-  if (pid === undefined) throw new PipelineError('COMPONENT_NOT_RUNNING', `${name} is not running, so it cannot be killed`, { hint: 'run ./cdc stack up before a drill' });
+  if (pid === undefined)
+    throw new PipelineError('COMPONENT_NOT_RUNNING', `${name} is not running, so it cannot be killed`, {
+      hint: 'run ./cdc stack up before a drill',
+    });
   process.kill(pid, 'SIGKILL');
   // The pid file outlives a kill -9: wait until the process is gone, as a supervisor would see it.
   for (let i = 0; i < 200 && runningPid(pidFile(ctx, name)) !== undefined; i++) await sleep(50);
@@ -43,7 +46,12 @@ export async function connectorRunning(settings: Settings, copy: ShopCopy, timeo
       await connect.restart(copy.connector).catch(() => undefined);
       restarts += 1;
     }
-    if (Date.now() > deadline) throw new PipelineError('TIMEOUT', `connector ${copy.connector} is not RUNNING after the fault (${states.join(', ') || 'no status'})`, { hint: './cdc stack logs connect' });
+    if (Date.now() > deadline)
+      throw new PipelineError(
+        'TIMEOUT',
+        `connector ${copy.connector} is not RUNNING after the fault (${states.join(', ') || 'no status'})`,
+        { hint: './cdc stack logs connect' },
+      );
     await sleep(1000);
   }
 }
@@ -94,8 +102,24 @@ export class WorkerFleet {
     const c = this.copy;
     const child = spawn(
       process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'), 'run', '--schema', c.schema, '--topic-prefix', c.topicPrefix, '--group', c.groupId, '--database', c.database, '--metrics-port', '0'],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env['WORKER_LOG_LEVEL'] ?? 'warn' } },
+      [
+        join(PROJECT_ROOT, 'dist', 'pipeline', 'cli', 'main.js'),
+        'run',
+        '--schema',
+        c.schema,
+        '--topic-prefix',
+        c.topicPrefix,
+        '--group',
+        c.groupId,
+        '--database',
+        c.database,
+        '--metrics-port',
+        '0',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: process.env['WORKER_LOG_LEVEL'] ?? 'warn' },
+      },
     );
     child.stderr?.pipe(createWriteStream(join(this.logDir, `${c.name}-workers.log`), { flags: 'a' }));
     this.children.add(child);

@@ -18,16 +18,31 @@ export interface OutsideWriterResult {
   byKind: Record<string, number>;
 }
 
-const STEPS = ['order_moved', 'line_moved', 'customer_renamed', 'product_renamed', 'line_deleted', 'order_deleted', 'payment'] as const;
+const STEPS = [
+  'order_moved',
+  'line_moved',
+  'customer_renamed',
+  'product_renamed',
+  'line_deleted',
+  'order_deleted',
+  'payment',
+] as const;
 
-export async function runOutsideWriter(pool: pg.Pool, schema: string, opts: { rate: number; seed: number }, shouldStop: () => boolean): Promise<OutsideWriterResult> {
+export async function runOutsideWriter(
+  pool: pg.Pool,
+  schema: string,
+  opts: { rate: number; seed: number },
+  shouldStop: () => boolean,
+): Promise<OutsideWriterResult> {
   const s = ident(schema);
   const rnd = prng(opts.seed);
   const result: OutsideWriterResult = { transactions: 0, failed: 0, byKind: {} };
   const started = Date.now();
   const someId = async (client: pg.PoolClient, table: string): Promise<number | undefined> => {
     // The newest rows are where the load generator works too: races on purpose.
-    const res = await client.query<{ id: string }>(`SELECT id FROM ${s}.${table} ORDER BY id DESC OFFSET $1 LIMIT 1`, [Math.floor(rnd() * 200)]);
+    const res = await client.query<{ id: string }>(`SELECT id FROM ${s}.${table} ORDER BY id DESC OFFSET $1 LIMIT 1`, [
+      Math.floor(rnd() * 200),
+    ]);
     return res.rows[0] === undefined ? undefined : Number(res.rows[0].id);
   };
   while (!shouldStop()) {
@@ -41,26 +56,46 @@ export async function runOutsideWriter(pool: pg.Pool, schema: string, opts: { ra
       if (order !== undefined && customer !== undefined) {
         switch (step) {
           case 'order_moved':
-            await client.query(`UPDATE ${s}.orders SET customer_id = $1, updated_at = now() WHERE id = $2`, [customer, order]);
+            await client.query(`UPDATE ${s}.orders SET customer_id = $1, updated_at = now() WHERE id = $2`, [
+              customer,
+              order,
+            ]);
             break;
           case 'line_moved':
-            await client.query(`UPDATE ${s}.order_lines SET order_id = $1 WHERE id = (SELECT max(id) FROM ${s}.order_lines WHERE order_id <> $1)`, [order]);
+            await client.query(
+              `UPDATE ${s}.order_lines SET order_id = $1 WHERE id = (SELECT max(id) FROM ${s}.order_lines WHERE order_id <> $1)`,
+              [order],
+            );
             break;
           case 'customer_renamed':
-            await client.query(`UPDATE ${s}.customers SET given_name = $1, family_name = $2, updated_at = now() WHERE id = $3`, [`Outside${randomBytes(2).toString('hex')}`, 'Writer', customer]);
+            await client.query(
+              `UPDATE ${s}.customers SET given_name = $1, family_name = $2, updated_at = now() WHERE id = $3`,
+              [`Outside${randomBytes(2).toString('hex')}`, 'Writer', customer],
+            );
             break;
           case 'product_renamed':
-            await client.query(`UPDATE ${s}.products SET name = $1, updated_at = now() WHERE id = (SELECT max(id) FROM ${s}.products)`, [`Renamed ${randomBytes(3).toString('hex')}`]);
+            await client.query(
+              `UPDATE ${s}.products SET name = $1, updated_at = now() WHERE id = (SELECT max(id) FROM ${s}.products)`,
+              [`Renamed ${randomBytes(3).toString('hex')}`],
+            );
             break;
           case 'line_deleted':
-            await client.query(`DELETE FROM ${s}.order_lines WHERE id = (SELECT min(id) FROM ${s}.order_lines WHERE order_id = $1)`, [order]);
+            await client.query(
+              `DELETE FROM ${s}.order_lines WHERE id = (SELECT min(id) FROM ${s}.order_lines WHERE order_id = $1)`,
+              [order],
+            );
             break;
           case 'order_deleted':
             await client.query(`DELETE FROM ${s}.orders WHERE id = $1`, [order]);
             break;
           case 'payment':
             await client.query('COMMIT');
-            await recordPayment(client, schema, { orderId: order, kind: PAYMENT_KINDS[Math.floor(rnd() * PAYMENT_KINDS.length)] ?? 'authorized', amount: (1 + Math.floor(rnd() * 5000) / 100).toFixed(2), method: 'bank_transfer' });
+            await recordPayment(client, schema, {
+              orderId: order,
+              kind: PAYMENT_KINDS[Math.floor(rnd() * PAYMENT_KINDS.length)] ?? 'authorized',
+              amount: (1 + Math.floor(rnd() * 5000) / 100).toFixed(2),
+              method: 'bank_transfer',
+            });
             break;
         }
       }

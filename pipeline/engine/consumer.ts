@@ -86,7 +86,10 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
         m.rounds.retrying();
         const code = err instanceof PipelineError ? err.code : 'STORE_WRITE_FAILED';
         m.storeErrors.inc({ code });
-        opts.log.warn({ attempt, delayMs: Math.round(delayMs), code, err: String(err), event: 'store_retry' }, 'round not applied; retrying, offsets not committed');
+        opts.log.warn(
+          { attempt, delayMs: Math.round(delayMs), code, err: String(err), event: 'store_retry' },
+          'round not applied; retrying, offsets not committed',
+        );
       },
     }).then(
       (stats) => {
@@ -119,7 +122,12 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     state.halted = h;
     opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
     m.halted.set(1);
-    opts.log.error({ event: 'consumer_halted', ...h }, h.kind === 'poison_guard' ? 'most records of a window fail the same way: stopped consuming (a bad release?); fix and restart the worker, nothing past them is committed' : 'the consumer cannot go on; a fresh worker must take over');
+    opts.log.error(
+      { event: 'consumer_halted', ...h },
+      h.kind === 'poison_guard'
+        ? 'most records of a window fail the same way: stopped consuming (a bad release?); fix and restart the worker, nothing past them is committed'
+        : 'the consumer cannot go on; a fresh worker must take over',
+    );
     opts.onHalt?.(h);
   };
   const commits = new OffsetCommits((offsets) => opts.consumer.commitOffsets(offsets), {
@@ -130,12 +138,16 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
       const parked = state.parked.get(key);
       if (parked !== undefined) for (const offset of parked) if (Number(offset) <= p.lastOffset) parked.delete(offset);
       const highWatermark = state.highWatermarks.get(key);
-      if (highWatermark !== undefined) m.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, highWatermark - p.lastOffset - 1));
+      if (highWatermark !== undefined)
+        m.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, highWatermark - p.lastOffset - 1));
       opts.progress?.note(p.topic, p.partition, p.lastOffset, p.sourceMs);
     },
     commitFailed: (err, offsets) =>
       // Not a loss: the partition's next owner re-reads from the last commit and re-applies harmlessly.
-      opts.log.warn({ err: String(err), offsets, event: 'commit_failed' }, 'offsets not committed; their records will be read again'),
+      opts.log.warn(
+        { err: String(err), offsets, event: 'commit_failed' },
+        'offsets not committed; their records will be read again',
+      ),
     roundFailed: (topic, partition, fromOffset, err) => {
       if (state.draining || opts.isStopping()) return;
       const key = `${topic}/${partition}`;
@@ -148,7 +160,12 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
       const upTo = state.lastTracked.get(key);
       if (poison && upTo !== undefined) state.careful.set(key, BigInt(upTo));
       const delayMs = poison ? 0 : Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
-      opts.log.error({ topic, partition, fromOffset, failures, delayMs, err: String(err), event: 'round_failed' }, poison ? 'round failed on its data; reading the partition again one part at a time to park what cannot be projected' : 'round failed; reading the partition again from its last commit after a pause');
+      opts.log.error(
+        { topic, partition, fromOffset, failures, delayMs, err: String(err), event: 'round_failed' },
+        poison
+          ? 'round failed on its data; reading the partition again one part at a time to park what cannot be projected'
+          : 'round failed; reading the partition again from its last commit after a pause',
+      );
       opts.consumer.pause([{ topic, partitions: [partition] }]);
       setTimeout(() => {
         if (state.draining || state.halted !== undefined) return;
@@ -173,7 +190,11 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
   // client library's promise lost in a reconnect): nothing of this worker moves any more.
   const watchdog = setInterval(() => {
     const stuckMs = m.rounds.stuckForMs();
-    if (stuckMs > (opts.stuckRoundMs ?? DEFAULT_STUCK_ROUND_MS)) halt({ kind: 'round_stuck', cause: `a store round has been in flight for ${Math.round(stuckMs / 1000)} s without ending or failing` });
+    if (stuckMs > (opts.stuckRoundMs ?? DEFAULT_STUCK_ROUND_MS))
+      halt({
+        kind: 'round_stuck',
+        cause: `a store round has been in flight for ${Math.round(stuckMs / 1000)} s without ending or failing`,
+      });
   }, 5000);
   watchdog.unref();
   opts.consumer.on(opts.consumer.events.STOP, () => m.assigned.set(0));
@@ -235,7 +256,8 @@ interface BatchTools {
 function recordRound(m: WorkerMetrics, changes: RowChange[], stats: ApplyStats): void {
   const now = Date.now();
   m.roundChanges.observe(changes.length);
-  for (const [projection, n] of Object.entries(stats.changesByProjection)) if (n > 0) m.changesApplied.inc({ projection }, n);
+  for (const [projection, n] of Object.entries(stats.changesByProjection))
+    if (n > 0) m.changesApplied.inc({ projection }, n);
   for (const [collection, n] of Object.entries(stats.written)) if (n > 0) m.documentsWritten.inc({ collection }, n);
   for (const c of changes) {
     if (c.sourceTsMs <= 0) continue;
@@ -259,9 +281,25 @@ function textHeaders(headers: KafkaMessage['headers']): Record<string, string | 
  * and with it the whole fetch response its messages are slices of (16 MiB each; a backlog drain
  * held about a dozen of them, 200 MiB, while its rounds were queued).
  */
-function logApplied(log: Logger, metrics: WorkerMetrics, records: number, lagRecords: number): (stats: ApplyStats) => void {
+function logApplied(
+  log: Logger,
+  metrics: WorkerMetrics,
+  records: number,
+  lagRecords: number,
+): (stats: ApplyStats) => void {
   const started = Date.now();
-  return (stats) => log.debug({ event: 'batch_applied', records, ms: Date.now() - started, lagRecords, freshnessSeconds: metrics.freshnessSeconds(), ...stats }, 'batch applied');
+  return (stats) =>
+    log.debug(
+      {
+        event: 'batch_applied',
+        records,
+        ms: Date.now() - started,
+        lagRecords,
+        freshnessSeconds: metrics.freshnessSeconds(),
+        ...stats,
+      },
+      'batch applied',
+    );
 }
 
 /** A decoder that throws is a bug or a case it missed, never a reason to stop the partition. */
@@ -330,7 +368,16 @@ async function handleBatch(opts: ConsumeOptions, tools: BatchTools, payload: Eac
         // Poison (invalid) and not-yet-understood (park) both leave the partition moving; the
         // dead-letter topic keeps them, byte for byte, for `cdc dlq replay`.
         if (decoded.kind === 'invalid' && !countPoison(tools, decoded.reason)) return;
-        await setAside(opts, state, batch.topic, batch.partition, message, decoded.reason, decoded.kind === 'park' ? 'parked' : 'invalid', log);
+        await setAside(
+          opts,
+          state,
+          batch.topic,
+          batch.partition,
+          message,
+          decoded.reason,
+          decoded.kind === 'park' ? 'parked' : 'invalid',
+          log,
+        );
       }
     }
     if (!careful) state.guard.passed(changes.length);
@@ -338,13 +385,28 @@ async function handleBatch(opts: ConsumeOptions, tools: BatchTools, payload: Eac
     if (careful && !(await applyCarefully(opts, tools, batch.topic, batch.partition, held, log))) return;
     if (careful && suspectUpTo !== undefined && BigInt(last.offset) >= suspectUpTo) {
       state.careful.delete(key);
-      log.info({ offset: last.offset, event: 'careful_read_done' }, 'records of the failed round read again; back to normal rounds');
+      log.info(
+        { offset: last.offset, event: 'careful_read_done' },
+        'records of the failed round read again; back to normal rounds',
+      );
     }
     // Dead-lettering awaited: a seek or rebalance may have made this batch stale meanwhile. From
     // this check to resolveOffset nothing yields, so no chunk of a stale batch is ever tracked.
     if (!moving()) return;
-    const durable = changes.length === 0 ? Promise.resolve() : group.submit(changes).then(logApplied(log, opts.metrics, chunk.length, Number(batch.highWatermark) - Number(last.offset) - 1));
-    commits.track(batch.topic, batch.partition, first.offset, last.offset, changes.reduce((max, c) => Math.max(max, c.sourceTsMs), 0), durable);
+    const durable =
+      changes.length === 0
+        ? Promise.resolve()
+        : group
+            .submit(changes)
+            .then(logApplied(log, opts.metrics, chunk.length, Number(batch.highWatermark) - Number(last.offset) - 1));
+    commits.track(
+      batch.topic,
+      batch.partition,
+      first.offset,
+      last.offset,
+      changes.reduce((max, c) => Math.max(max, c.sourceTsMs), 0),
+      durable,
+    );
     state.lastTracked.set(key, last.offset);
     payload.resolveOffset(last.offset);
   }
@@ -357,7 +419,10 @@ function countPoison(tools: BatchTools, reason: string): boolean {
   if (tools.state.halted !== undefined) return false;
   const tripped = tools.state.guard.wouldTrip(reason);
   if (tripped === undefined) return true;
-  tools.halt({ kind: 'poison_guard', cause: `${tripped.failed} of the last ${tripped.window} records failed alike: ${tripped.cause}` });
+  tools.halt({
+    kind: 'poison_guard',
+    cause: `${tripped.failed} of the last ${tripped.window} records failed alike: ${tripped.cause}`,
+  });
   return false;
 }
 
@@ -365,7 +430,16 @@ function isParked(state: BatchState, key: string, offset: string): boolean {
   return state.parked.get(key)?.has(offset) === true;
 }
 
-async function setAside(opts: ConsumeOptions, state: BatchState, topic: string, partition: number, message: KafkaMessage, reason: string, kind: 'invalid' | 'parked', log: Logger): Promise<void> {
+async function setAside(
+  opts: ConsumeOptions,
+  state: BatchState,
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+  reason: string,
+  kind: 'invalid' | 'parked',
+  log: Logger,
+): Promise<void> {
   const key = `${topic}/${partition}`;
   if (isParked(state, key, message.offset)) return;
   if (opts.deadLetters !== 'skip') await deadLetter(opts.producer, { topic, partition, message, reason, kind });
@@ -373,7 +447,10 @@ async function setAside(opts: ConsumeOptions, state: BatchState, topic: string, 
   parked.add(message.offset);
   state.parked.set(key, parked);
   opts.metrics.deadLetters.inc({ topic, kind });
-  log.warn({ offset: message.offset, reason, event: kind === 'parked' ? 'parked' : 'dead_lettered' }, 'event set aside in the dead-letter topic');
+  log.warn(
+    { offset: message.offset, reason, event: kind === 'parked' ? 'parked' : 'dead_lettered' },
+    'event set aside in the dead-letter topic',
+  );
 }
 
 /**
@@ -383,7 +460,14 @@ async function setAside(opts: ConsumeOptions, state: BatchState, topic: string, 
  * earlier attempt wrote is harmless (position guards). False when it stopped: a stop, a rebalance
  * or the poison guard; nothing of the chunk is then committed.
  */
-async function applyCarefully(opts: ConsumeOptions, tools: BatchTools, topic: string, partition: number, held: Held[], log: Logger): Promise<boolean> {
+async function applyCarefully(
+  opts: ConsumeOptions,
+  tools: BatchTools,
+  topic: string,
+  partition: number,
+  held: Held[],
+  log: Logger,
+): Promise<boolean> {
   const isolate = async (items: Held[]): Promise<boolean> => {
     if (items.length === 0) return true;
     if (tools.state.halted !== undefined) return false;

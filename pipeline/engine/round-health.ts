@@ -59,7 +59,9 @@ export class RoundHealth {
 
   /** How long the oldest failure without a success since has lasted, in ms (0: none). */
   failingForMs(): number {
-    const since = [this.retryingSince, ...this.partitionsFailingSince.values()].filter((t): t is number => t !== undefined);
+    const since = [this.retryingSince, ...this.partitionsFailingSince.values()].filter(
+      (t): t is number => t !== undefined,
+    );
     return since.length === 0 ? 0 : this.now() - Math.min(...since);
   }
 

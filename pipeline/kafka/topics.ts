@@ -20,7 +20,12 @@ export async function ensureTopics(admin: Admin, topics: (string | TopicSpec)[],
   if (missing.length === 0) return [];
   await admin.createTopics({
     waitForLeaders: true,
-    topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions ?? numPartitions, replicationFactor: 1, configEntries: t.configEntries ?? [] })),
+    topics: missing.map((t) => ({
+      topic: t.topic,
+      numPartitions: t.numPartitions ?? numPartitions,
+      replicationFactor: 1,
+      configEntries: t.configEntries ?? [],
+    })),
   });
   return missing.map((t) => t.topic);
 }
@@ -33,14 +38,29 @@ export async function ensureTopics(admin: Admin, topics: (string | TopicSpec)[],
 export async function alignTopicConfigs(admin: Admin, specs: TopicSpec[], log: Logger): Promise<string[]> {
   const withConfigs = specs.filter((s) => (s.configEntries ?? []).length > 0);
   if (withConfigs.length === 0) return [];
-  const described = await admin.describeConfigs({ includeSynonyms: false, resources: withConfigs.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic })) });
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: withConfigs.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic })),
+  });
   const drifted = withConfigs.filter((spec) => {
     const entries = described.resources.find((r) => r.resourceName === spec.topic)?.configEntries ?? [];
-    return (spec.configEntries ?? []).some((want) => entries.find((e) => e.configName === want.name)?.configValue !== want.value);
+    return (spec.configEntries ?? []).some(
+      (want) => entries.find((e) => e.configName === want.name)?.configValue !== want.value,
+    );
   });
   if (drifted.length === 0) return [];
-  await admin.alterConfigs({ validateOnly: false, resources: drifted.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic, configEntries: s.configEntries ?? [] })) });
-  log.info({ topics: drifted.map((s) => s.topic), event: 'topic_configs_aligned' }, 'topic settings brought to what this release expects');
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: drifted.map((s) => ({
+      type: ConfigResourceTypes.TOPIC,
+      name: s.topic,
+      configEntries: s.configEntries ?? [],
+    })),
+  });
+  log.info(
+    { topics: drifted.map((s) => s.topic), event: 'topic_configs_aligned' },
+    'topic settings brought to what this release expects',
+  );
   return drifted.map((s) => s.topic);
 }
 
@@ -48,15 +68,29 @@ export async function alignTopicConfigs(admin: Admin, specs: TopicSpec[], log: L
  * A topic's offsets, waiting out the moment after its creation when the broker does not yet lead
  * its partitions (Kafka 4.3 answers NOT_LEADER_OR_FOLLOWER to a list-offsets then).
  */
-export async function topicOffsets(admin: Admin, topic: string, timeoutMs = 30_000): Promise<{ partition: number; offset: string; high: string; low: string }[]> {
+export async function topicOffsets(
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<{ partition: number; offset: string; high: string; low: string }[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return await admin.fetchTopicOffsets(topic);
     } catch (err) {
-      const retriable = err instanceof Error && ((err as { retriable?: boolean }).retriable === true || /not the leader|leader not available|does not host this topic-partition/i.test(err.message));
+      const retriable =
+        err instanceof Error &&
+        ((err as { retriable?: boolean }).retriable === true ||
+          /not the leader|leader not available|does not host this topic-partition/i.test(err.message));
       if (!retriable || Date.now() > deadline) {
-        throw new PipelineError('TIMEOUT', `offsets of ${topic} could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: 'check Kafka (cdc stack status); a topic created a moment ago needs its partition leaders first' });
+        throw new PipelineError(
+          'TIMEOUT',
+          `offsets of ${topic} could not be read: ${err instanceof Error ? err.message : String(err)}`,
+          {
+            cause: err,
+            hint: 'check Kafka (cdc stack status); a topic created a moment ago needs its partition leaders first',
+          },
+        );
       }
       await sleep(250);
     }

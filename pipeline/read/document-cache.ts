@@ -96,11 +96,20 @@ export class DocumentCache {
     this.redis.defineCommand('cdcFill', { numberOfKeys: 1, lua: FILL });
     this.redis.defineCommand('cdcWritten', { numberOfKeys: 1, lua: WRITTEN });
     this.redis.defineCommand('cdcFence', { numberOfKeys: 1, lua: FENCE });
-    this.redis.on('error', (err: Error) => this.log.debug({ err: err.message, event: 'redis_error' }, 'redis unavailable'));
+    this.redis.on('error', (err: Error) =>
+      this.log.debug({ err: err.message, event: 'redis_error' }, 'redis unavailable'),
+    );
   }
 
   async connect(): Promise<void> {
-    await this.redis.connect().catch((err: unknown) => this.log.warn({ err: String(err), event: 'redis_unavailable' }, 'redis not reachable at start; reads go to the store until it is'));
+    await this.redis
+      .connect()
+      .catch((err: unknown) =>
+        this.log.warn(
+          { err: String(err), event: 'redis_unavailable' },
+          'redis not reachable at start; reads go to the store until it is',
+        ),
+      );
   }
 
   key(collection: string, id: DocId): string {
@@ -112,7 +121,11 @@ export class DocumentCache {
       const entry = await this.redis.hgetall(this.key(collection, id));
       if (entry['rev'] === undefined) return { kind: 'miss', reason: 'absent' };
       if (entry['body'] === undefined) return { kind: 'miss', reason: 'fence' };
-      return { kind: 'hit', rev: Number(entry['rev']), doc: EJSON.parse(entry['body'], { relaxed: true }) as Record<string, unknown> | null };
+      return {
+        kind: 'hit',
+        rev: Number(entry['rev']),
+        doc: EJSON.parse(entry['body'], { relaxed: true }) as Record<string, unknown> | null,
+      };
     } catch {
       return { kind: 'miss', reason: 'unavailable' };
     }
@@ -121,7 +134,9 @@ export class DocumentCache {
   /** Read-through fill after a store read. Returns whether the entry was set (false: a newer one exists, or Redis is down). */
   async fill(collection: string, id: DocId, rev: number, doc: Record<string, unknown> | null): Promise<boolean> {
     try {
-      const set = await this.answered((this.redis as unknown as CacheCommands).cdcFill(this.key(collection, id), rev, serialize(doc), this.ttlMs));
+      const set = await this.answered(
+        (this.redis as unknown as CacheCommands).cdcFill(this.key(collection, id), rev, serialize(doc), this.ttlMs),
+      );
       return set === 1;
     } catch {
       return false;
@@ -138,7 +153,13 @@ export class DocumentCache {
     // a round's tens of thousands of documents in one pipeline timed out while Redis was up.
     for (let i = 0; i < docs.length; i += WRITTEN_PER_PIPELINE) {
       const pipeline = this.redis.pipeline();
-      for (const d of docs.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcWritten(this.key(collection, d.id), d.rev, serialize(d.doc), this.ttlMs);
+      for (const d of docs.slice(i, i + WRITTEN_PER_PIPELINE))
+        (pipeline as unknown as CacheCommands).cdcWritten(
+          this.key(collection, d.id),
+          d.rev,
+          serialize(d.doc),
+          this.ttlMs,
+        );
       const results = await this.answered(pipeline.exec());
       const failed = results?.find(([err]) => err !== null);
       if (failed !== undefined) throw failed[0];
@@ -163,7 +184,8 @@ export class DocumentCache {
   async fence(entries: Array<{ key: string; rev: number }>): Promise<void> {
     for (let i = 0; i < entries.length; i += WRITTEN_PER_PIPELINE) {
       const pipeline = this.redis.pipeline();
-      for (const e of entries.slice(i, i + WRITTEN_PER_PIPELINE)) (pipeline as unknown as CacheCommands).cdcFence(e.key, e.rev, this.ttlMs);
+      for (const e of entries.slice(i, i + WRITTEN_PER_PIPELINE))
+        (pipeline as unknown as CacheCommands).cdcFence(e.key, e.rev, this.ttlMs);
       const results = await this.answered(pipeline.exec());
       const failed = results?.find(([err]) => err !== null);
       if (failed !== undefined) throw failed[0];

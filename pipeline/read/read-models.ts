@@ -21,7 +21,10 @@ const INTERNAL = { '_state.slots': 0, '_state.refs': 0, '_state.derivedTo': 0, '
  * the API answers 503 rather than serve a mix of two writes.
  */
 export class TornReadError extends Error {
-  constructor(readonly collection: string, readonly id: unknown) {
+  constructor(
+    readonly collection: string,
+    readonly id: unknown,
+  ) {
     super(`${collection} document ${String(id)} kept reading torn`);
   }
 }
@@ -35,7 +38,10 @@ function torn(raw: { _rev?: unknown; _state?: { rev?: unknown } } | null): boole
  * for the client, not a 500. A MongoServerError means the store answered, with an error.
  */
 export function isStoreUnavailable(err: unknown): boolean {
-  return (err instanceof MongoError && !(err instanceof MongoServerError)) || (err instanceof PipelineError && err.code === 'COMPONENT_NOT_RUNNING');
+  return (
+    (err instanceof MongoError && !(err instanceof MongoServerError)) ||
+    (err instanceof PipelineError && err.code === 'COMPONENT_NOT_RUNNING')
+  );
 }
 
 /**
@@ -65,10 +71,15 @@ export class ReadModel {
     const collection = await this.collectionName(fresh);
     const cached = await this.cache?.get(collection, id);
     if (cached?.kind === 'hit') {
-      return { found: cached.doc === null ? null : this.parse({ _id: id, ...cached.doc }), rev: cached.rev, cache: 'hit' };
+      return {
+        found: cached.doc === null ? null : this.parse({ _id: id, ...cached.doc }),
+        rev: cached.rev,
+        cache: 'hit',
+      };
     }
     let raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
-    for (let attempt = 0; torn(raw) && attempt < 5; attempt++) raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
+    for (let attempt = 0; torn(raw) && attempt < 5; attempt++)
+      raw = await this.db.collection<StoredDoc>(collection).findOne({ _id: id }, { projection: INTERNAL });
     const rev = raw?._rev ?? 0;
     if (raw === null) {
       await this.cache?.fill(collection, id, 0, null);
@@ -81,17 +92,28 @@ export class ReadModel {
   }
 
   /** Documents matching a filter, newest first: a query, served from the store only. */
-  async page(filter: Record<string, unknown>, sort: Record<string, 1 | -1>, page: number, pageSize: number): Promise<{ total: number; docs: Record<string, unknown>[] }> {
+  async page(
+    filter: Record<string, unknown>,
+    sort: Record<string, 1 | -1>,
+    page: number,
+    pageSize: number,
+  ): Promise<{ total: number; docs: Record<string, unknown>[] }> {
     const collection = this.db.collection<StoredDoc>(await this.collectionName());
     const query = { ...filter, _visible: true };
     const [total, raws] = await Promise.all([
       collection.countDocuments(query),
-      collection.find(query, { projection: INTERNAL }).sort(sort).skip((page - 1) * pageSize).limit(pageSize).toArray(),
+      collection
+        .find(query, { projection: INTERNAL })
+        .sort(sort)
+        .skip((page - 1) * pageSize)
+        .limit(pageSize)
+        .toArray(),
     ]);
     const whole = await Promise.all(
       raws.map(async (r) => {
         let raw: StoredDoc | null = r;
-        for (let attempt = 0; torn(raw) && attempt < 5; attempt++) raw = await collection.findOne({ _id: r._id }, { projection: INTERNAL });
+        for (let attempt = 0; torn(raw) && attempt < 5; attempt++)
+          raw = await collection.findOne({ _id: r._id }, { projection: INTERNAL });
         if (torn(raw)) throw new TornReadError(collection.collectionName, r._id);
         return raw ?? r;
       }),

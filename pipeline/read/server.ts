@@ -22,13 +22,23 @@ export interface ReadServerDeps {
 }
 
 const IdParams = z.object({
-  id: z.string().regex(/^\d{1,15}$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive()),
+  id: z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a positive integer')
+    .transform(Number)
+    .pipe(z.number().int().positive()),
 });
 /** Deeper pages cost the store a skip over every document before them: a bound, not a scan on demand. */
 export const MAX_PAGE_DEPTH = 10_000;
 const PageQuery = z
-  .object({ page: z.coerce.number().int().min(1).default(1), pageSize: z.coerce.number().int().min(1).max(100).default(20) })
-  .refine((q) => (q.page - 1) * q.pageSize < MAX_PAGE_DEPTH, { message: `pages start below document ${MAX_PAGE_DEPTH}: page times pageSize too large`, path: ['page'] });
+  .object({
+    page: z.coerce.number().int().min(1).default(1),
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .refine((q) => (q.page - 1) * q.pageSize < MAX_PAGE_DEPTH, {
+    message: `pages start below document ${MAX_PAGE_DEPTH}: page times pageSize too large`,
+    path: ['page'],
+  });
 const ConsistencyHeaders = z.object({
   'x-min-lsn': z.string().optional(),
   'x-max-wait-ms': z.coerce.number().int().min(0).max(30_000).default(5_000),
@@ -46,7 +56,12 @@ class HttpError extends Error {
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new HttpError(400, 'bad_request', `${what}: ${r.error.issues.map((i) => `${i.path.join('.') || '(value)'} ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new HttpError(
+      400,
+      'bad_request',
+      `${what}: ${r.error.issues.map((i) => `${i.path.join('.') || '(value)'} ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }
 
@@ -58,14 +73,39 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'cdc_read_' });
-  const requests = new Counter({ name: 'cdc_read_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
-  const duration = new Histogram({ name: 'cdc_read_request_duration_seconds', help: 'HTTP request duration', labelNames: ['route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
-  const cacheResults = new Counter({ name: 'cdc_read_cache_lookups_total', help: 'Document lookups by cache result', labelNames: ['collection', 'result'], registers: [registry] });
-  const rywWait = new Histogram({ name: 'cdc_read_your_writes_wait_seconds', help: 'Time a read waited for its X-Min-Lsn', labelNames: ['outcome'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [registry] });
+  const requests = new Counter({
+    name: 'cdc_read_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'cdc_read_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const cacheResults = new Counter({
+    name: 'cdc_read_cache_lookups_total',
+    help: 'Document lookups by cache result',
+    labelNames: ['collection', 'result'],
+    registers: [registry],
+  });
+  const rywWait = new Histogram({
+    name: 'cdc_read_your_writes_wait_seconds',
+    help: 'Time a read waited for its X-Min-Lsn',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
 
   // One namespace for both: they belong to one component and switch generation together.
   const namespace = new Namespace(deps.db, componentsOf(PROJECTIONS));
-  const models = { orders: new ReadModel(deps.db, orderViews, deps.cache, namespace), customers: new ReadModel(deps.db, customerViews, deps.cache, namespace) };
+  const models = {
+    orders: new ReadModel(deps.db, orderViews, deps.cache, namespace),
+    customers: new ReadModel(deps.db, customerViews, deps.cache, namespace),
+  };
   const app = Fastify({ logger: false });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -77,15 +117,26 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof HttpError) return reply.status(err.status).send({ error: err.error, message: err.message });
     if (err instanceof TornReadError) {
-      deps.log.warn({ collection: err.collection, id: err.id, event: 'torn_read' }, 'document kept reading torn; answered 503');
-      return reply.status(503).header('Retry-After', '1').send({ error: 'torn_read', message: `${err.message}; retry shortly` });
+      deps.log.warn(
+        { collection: err.collection, id: err.id, event: 'torn_read' },
+        'document kept reading torn; answered 503',
+      );
+      return reply
+        .status(503)
+        .header('Retry-After', '1')
+        .send({ error: 'torn_read', message: `${err.message}; retry shortly` });
     }
     if (isStoreUnavailable(err)) {
-      return reply.status(503).header('Retry-After', '5').send({ error: 'store_unavailable', message: 'the document store does not answer; retry shortly' });
+      return reply
+        .status(503)
+        .header('Retry-After', '5')
+        .send({ error: 'store_unavailable', message: 'the document store does not answer; retry shortly' });
     }
     const message = isPipelineError(err) ? err.describe() : String(err);
     deps.log.error({ err: message, event: 'read_failed' }, 'read failed');
-    return reply.status(500).send({ error: 'internal', message: isPipelineError(err) ? err.message : 'internal error' });
+    return reply
+      .status(500)
+      .send({ error: 'internal', message: isPipelineError(err) ? err.message : 'internal error' });
   });
 
   /** Applies X-Min-Lsn: waits for the projections to apply past it, then says how fresh the answer is. */
@@ -94,8 +145,10 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
     const wanted = headers['x-min-lsn'];
     if (wanted === undefined) return false;
     const lsn = parseLsn(wanted);
-    if (lsn === undefined) throw new HttpError(400, 'bad_request', `X-Min-Lsn "${wanted}" is not an LSN such as 0/16B3748`);
-    if (deps.applied === undefined) throw new HttpError(400, 'bad_request', 'this service was started without read-your-writes (no --group/--slot)');
+    if (lsn === undefined)
+      throw new HttpError(400, 'bad_request', `X-Min-Lsn "${wanted}" is not an LSN such as 0/16B3748`);
+    if (deps.applied === undefined)
+      throw new HttpError(400, 'bad_request', 'this service was started without read-your-writes (no --group/--slot)');
     const started = performance.now();
     const { fresh, applied } = await deps.applied.waitFor(lsn, headers['x-max-wait-ms']);
     rywWait.observe({ outcome: fresh ? 'fresh' : 'stale' }, (performance.now() - started) / 1000);
@@ -130,12 +183,18 @@ export function buildReadServer(deps: ReadServerDeps): FastifyInstance {
   app.get('/openapi.json', async () => openApiDocument());
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const store = await deps.db.command({ ping: 1 }).then(() => 'up', () => 'down');
+    const store = await deps.db.command({ ping: 1 }).then(
+      () => 'up',
+      () => 'down',
+    );
     const redis = deps.cache === undefined ? 'disabled' : deps.cache.redis.status === 'ready' ? 'up' : 'down';
     // Kafka only serves read-your-writes, which degrades to stale answers: it does not decide readiness.
-    const readYourWrites = deps.applied === undefined ? 'disabled' : deps.applied.kafkaConnected ? 'up' : 'kafka_unavailable';
+    const readYourWrites =
+      deps.applied === undefined ? 'disabled' : deps.applied.kafkaConnected ? 'up' : 'kafka_unavailable';
     return reply.status(store === 'up' ? 200 : 503).send({ store, redis, readYourWrites });
   });
-  app.get('/metrics', async (_req, reply) => reply.header('Content-Type', registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('Content-Type', registry.contentType).send(await registry.metrics()),
+  );
   return app;
 }

@@ -198,5 +198,8 @@ export function logContains(logFile: string, pattern: RegExp): boolean {
 
 export function tail(file: string, lines: number): string {
   if (!existsSync(file)) return '';
-  return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n');
 }

@@ -68,7 +68,12 @@ const WRITES_PER_BULK = 500;
 const BULKS_AT_ONCE = 4;
 
 /** Runs `run` over `items` in slices of `size`, at most `atOnce` slices at a time. */
-async function inSlices<T>(items: readonly T[], size: number, atOnce: number, run: (slice: T[]) => Promise<void>): Promise<void> {
+async function inSlices<T>(
+  items: readonly T[],
+  size: number,
+  atOnce: number,
+  run: (slice: T[]) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -81,7 +86,11 @@ async function inSlices<T>(items: readonly T[], size: number, atOnce: number, ru
 }
 
 /** Runs `find({_id: {$in}})` over `ids` in slices, handing every document found to `each`. */
-function findByIds<T extends { _id: unknown }>(collection: Collection<T>, ids: readonly unknown[], each: (doc: T) => void): Promise<void> {
+function findByIds<T extends { _id: unknown }>(
+  collection: Collection<T>,
+  ids: readonly unknown[],
+  each: (doc: T) => void,
+): Promise<void> {
   return inSlices(ids, IDS_PER_QUERY, QUERIES_AT_ONCE, async (slice) => {
     for await (const doc of collection.find({ _id: { $in: slice } } as never)) each(doc as T);
   });
@@ -93,8 +102,16 @@ function findByIds<T extends { _id: unknown }>(collection: Collection<T>, ids: r
  */
 function storeError(what: string, cause: unknown, retriable = isTransientStoreFailure(cause)): PipelineError {
   return retriable
-    ? new PipelineError('STORE_WRITE_FAILED', what, { cause, retriable, hint: 'the worker retries with backoff; check the store (cdc stack status)' })
-    : new PipelineError('STORE_WRITE_FAILED', `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, retriable, hint: 'the store refused what was written: the records behind it are parked in their dead-letter topic' });
+    ? new PipelineError('STORE_WRITE_FAILED', what, {
+        cause,
+        retriable,
+        hint: 'the worker retries with backoff; check the store (cdc stack status)',
+      })
+    : new PipelineError('STORE_WRITE_FAILED', `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+        cause,
+        retriable,
+        hint: 'the store refused what was written: the records behind it are parked in their dead-letter topic',
+      });
 }
 
 /**
@@ -147,7 +164,8 @@ export class DocumentStore {
     const found = new Map<string, StoredDoc>();
     let pending = ids;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= 5) throw storeError(`reading ${collection} kept returning torn documents`, pending.slice(0, 5).join(', '), true);
+      if (attempt >= 5)
+        throw storeError(`reading ${collection} kept returning torn documents`, pending.slice(0, 5).join(', '), true);
       const torn: DocId[] = [];
       try {
         await this.timed(`fetch ${collection}`, pending.length, async () => {
@@ -187,9 +205,13 @@ export class DocumentStore {
   /** Records that documents embed rows; must complete before the writer re-reads the rows. */
   async addReferences(collection: string, added: Map<string, DocId[]>): Promise<void> {
     if (added.size === 0) return;
-    const ops = [...added].map(([key, ids]) => ({ updateOne: { filter: { _id: key }, update: { $addToSet: { docs: { $each: ids } } }, upsert: true } }));
+    const ops = [...added].map(([key, ids]) => ({
+      updateOne: { filter: { _id: key }, update: { $addToSet: { docs: { $each: ids } } }, upsert: true },
+    }));
     try {
-      await this.timed(`write _refidx_${collection}`, ops.length, () => this.refIndex(collection).bulkWrite(ops, { ordered: false }));
+      await this.timed(`write _refidx_${collection}`, ops.length, () =>
+        this.refIndex(collection).bulkWrite(ops, { ordered: false }),
+      );
     } catch (cause) {
       throw storeError(`writing _refidx_${collection} failed`, cause);
     }
@@ -200,19 +222,36 @@ export class DocumentStore {
    * since it was read makes the filter miss; the upsert then collides with the existing `_id`
    * (E11000), which reports exactly which writes lost. Those ids are returned for a re-read.
    */
-  async casWrite<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
+  async casWrite<D extends { _id: DocId; _rev: number }>(
+    collection: string,
+    writes: { id: DocId; expectedRev: number; doc: D }[],
+  ): Promise<DocId[]> {
     if (writes.length === 0) return [];
     const lost: DocId[] = [];
     // Unordered within a slice and across them: each write is its own compare-and-set.
-    await this.timed(`cas ${collection}`, writes.length, () => inSlices(writes, WRITES_PER_BULK, BULKS_AT_ONCE, async (slice) => void lost.push(...(await this.casSlice(collection, slice)))));
+    await this.timed(`cas ${collection}`, writes.length, () =>
+      inSlices(
+        writes,
+        WRITES_PER_BULK,
+        BULKS_AT_ONCE,
+        async (slice) => void lost.push(...(await this.casSlice(collection, slice))),
+      ),
+    );
     return lost;
   }
 
-  private async casSlice<D extends { _id: DocId; _rev: number }>(collection: string, writes: { id: DocId; expectedRev: number; doc: D }[]): Promise<DocId[]> {
+  private async casSlice<D extends { _id: DocId; _rev: number }>(
+    collection: string,
+    writes: { id: DocId; expectedRev: number; doc: D }[],
+  ): Promise<DocId[]> {
     // A new document is a plain insert (cheaper than an upsert); it loses with E11000 when another
     // writer created the document first.
     const ops = writes.map((w) =>
-      w.expectedRev === 0 ? { insertOne: { document: compactState(w.doc) } } : { replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: compactState(w.doc), upsert: true } },
+      w.expectedRev === 0
+        ? { insertOne: { document: compactState(w.doc) } }
+        : {
+            replaceOne: { filter: { _id: w.id, _rev: w.expectedRev }, replacement: compactState(w.doc), upsert: true },
+          },
     );
     try {
       await this.db.collection<D>(this.physical(collection)).bulkWrite(ops as never, { ordered: false });
@@ -237,8 +276,15 @@ export class DocumentStore {
   }
 
   /** The indexes the read side's queries use (projection.readIndexes); mongo-java-server ignores them and scans. */
-  async ensureReadIndexes(projections: readonly { collection: string; readIndexes?: readonly { name: string; key: Readonly<Record<string, 1 | -1>> }[] }[]): Promise<void> {
-    for (const p of projections) for (const index of p.readIndexes ?? []) await this.collection(p.collection).createIndex({ ...index.key }, { name: index.name });
+  async ensureReadIndexes(
+    projections: readonly {
+      collection: string;
+      readIndexes?: readonly { name: string; key: Readonly<Record<string, 1 | -1>> }[];
+    }[],
+  ): Promise<void> {
+    for (const p of projections)
+      for (const index of p.readIndexes ?? [])
+        await this.collection(p.collection).createIndex({ ...index.key }, { name: index.name });
   }
 
   /**
@@ -249,7 +295,8 @@ export class DocumentStore {
   async dropLegacyIndexes(collections: string[]): Promise<void> {
     for (const name of collections) {
       const collection = this.db.collection(this.physical(name));
-      if (await collection.indexExists(LEGACY_CAS_INDEX).catch(() => false)) await collection.dropIndex(LEGACY_CAS_INDEX);
+      if (await collection.indexExists(LEGACY_CAS_INDEX).catch(() => false))
+        await collection.dropIndex(LEGACY_CAS_INDEX);
     }
   }
 }
@@ -260,13 +307,18 @@ function duplicateIndexes(err: unknown, collection: string): Set<number> {
     const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     const other = errors.find((e) => e.code !== DUPLICATE_KEY);
     if (other === undefined && errors.length > 0) return new Set(errors.map((e) => e.index));
-    throw storeError(`bulk write to ${collection} failed${other?.errmsg === undefined ? '' : `: ${other.errmsg}`}`, err);
+    throw storeError(
+      `bulk write to ${collection} failed${other?.errmsg === undefined ? '' : `: ${other.errmsg}`}`,
+      err,
+    );
   }
   if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return new Set([0]);
   throw storeError(`bulk write to ${collection} failed`, err);
 }
 
 /** Every collection the projections write with compare-and-set: their own and `_ref_<table>`. */
-export function storeCollections(projections: readonly { collection: string; references: Readonly<Record<string, unknown>> }[]): string[] {
+export function storeCollections(
+  projections: readonly { collection: string; references: Readonly<Record<string, unknown>> }[],
+): string[] {
   return [...new Set(projections.flatMap((p) => [p.collection, ...Object.keys(p.references).map((t) => `_ref_${t}`)]))];
 }

@@ -1,4 +1,14 @@
-import { MongoBulkWriteError, MongoError, MongoNetworkError, MongoNotConnectedError, MongoServerClosedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, MongoWriteConcernError } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerClosedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+} from 'mongodb';
 
 /**
  * Server error codes that say "the store is not available right now", not "this write is wrong":
@@ -16,7 +26,12 @@ const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 116
  */
 export function isTransientStoreFailure(cause: unknown): boolean {
   if (cause instanceof MongoNetworkError || cause instanceof MongoServerSelectionError) return true;
-  if (cause instanceof MongoTopologyClosedError || cause instanceof MongoNotConnectedError || cause instanceof MongoServerClosedError) return true;
+  if (
+    cause instanceof MongoTopologyClosedError ||
+    cause instanceof MongoNotConnectedError ||
+    cause instanceof MongoServerClosedError
+  )
+    return true;
   if (cause instanceof MongoWriteConcernError) return true;
   if (cause instanceof MongoBulkWriteError) {
     const errors = Array.isArray(cause.writeErrors) ? cause.writeErrors : [cause.writeErrors];
@@ -24,7 +39,12 @@ export function isTransientStoreFailure(cause: unknown): boolean {
     return errors.every((e) => TRANSIENT_CODES.has(e.code));
   }
   if (cause instanceof MongoError) {
-    if (cause.hasErrorLabel('RetryableWriteError') || cause.hasErrorLabel('TransientTransactionError') || cause.hasErrorLabel('ResetPool')) return true;
+    if (
+      cause.hasErrorLabel('RetryableWriteError') ||
+      cause.hasErrorLabel('TransientTransactionError') ||
+      cause.hasErrorLabel('ResetPool')
+    )
+      return true;
     if (cause.name === 'MongoPoolClearedError') return true;
     if (cause instanceof MongoServerError) return typeof cause.code === 'number' && TRANSIENT_CODES.has(cause.code);
   }

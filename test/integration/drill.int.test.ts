@@ -8,7 +8,18 @@ describe('fault drill (short)', () => {
   test('kill -9 of each of the six components under load and an outside writer: the projections converge with 0 differences', async () => {
     const started = Date.now();
     const report = await runDrill(
-      { durationS: 75, rate: 120, outsideRate: 20, faults: FAULT_KINDS.length, kinds: FAULT_KINDS, workers: 2, seed: 5, name: randomName('drill'), convergeTimeoutS: 240, keep: false },
+      {
+        durationS: 75,
+        rate: 120,
+        outsideRate: 20,
+        faults: FAULT_KINDS.length,
+        kinds: FAULT_KINDS,
+        workers: 2,
+        seed: 5,
+        name: randomName('drill'),
+        convergeTimeoutS: 240,
+        keep: false,
+      },
       createLogger('drill-test', process.env['LOG_LEVEL'] ?? 'warn'),
     );
     console.log(formatDrill(report, Date.now() - started));

@@ -5,7 +5,10 @@ import { runDrill, type DrillReport } from '../../drill/drill.js';
 import { FAULT_KINDS, type FaultKind } from '../../drill/faults.js';
 import { parseCommandArgs, positiveInt } from '../args.js';
 
-const USAGE = 'cdc drill [--duration S (600)] [--rate N (300)] [--outside-rate N (60)] [--faults N (24)] [--kinds worker,connect,kafka,store,postgres,redis] [--workers N (2)] [--seed N] [--name NAME (drill_<random>)] [--converge-timeout S (600)] [--keep] [--json]';
+const USAGE =
+  'cdc drill [--duration S (600)] [--rate N (300)] [--outside-rate N (60)] [--faults N (24)]' +
+  ' [--kinds worker,connect,kafka,store,postgres,redis] [--workers N (2)] [--seed N]' +
+  ' [--name NAME (drill_<random>)] [--converge-timeout S (600)] [--keep] [--json]';
 
 /**
  * The fault drill on a private copy of the shop: load plus an outside writer, kill -9 of every
@@ -41,7 +44,10 @@ export async function drillCommand(argv: string[], log: Logger): Promise<number>
       seed: z.coerce.number().int().default(1),
       // A fresh name per run by default: Connect keeps a deleted connector's source offsets, and a
       // connector of the same name would resume from them on a new slot, which Debezium refuses.
-      name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower-case letters, digits and _').default(() => `drill_${randomBytes(4).toString('hex')}`),
+      name: z
+        .string()
+        .regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower-case letters, digits and _')
+        .default(() => `drill_${randomBytes(4).toString('hex')}`),
       'converge-timeout': positiveInt.default(600),
       keep: z.boolean().default(false),
       json: z.boolean().default(false),
@@ -70,15 +76,25 @@ export async function drillCommand(argv: string[], log: Logger): Promise<number>
 }
 
 export function formatDrill(r: DrillReport, ms: number): string {
-  const faults = Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(', ');
+  const converge =
+    r.convergeMs === null ? 'did not converge' : `${(r.convergeMs / 1000).toFixed(1)} s after the last fault`;
+  const verified = r.verify
+    .map(
+      (v) =>
+        `${v.projection}: ${v.expected} expected, ${v.missing} missing, ${v.unexpected} unexpected, ${v.different} different`,
+    )
+    .join('; ');
+  const faults = Object.entries(r.faults)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   return [
     '',
     `drill ${r.name}: ${r.differences === 0 ? 'PASSED' : 'FAILED'} in ${Math.round(ms / 1000)} s`,
-    `  source transactions   ${r.transactions} (${r.failedTransactions} load restarts after a fault)`,
+    `  source transactions   ${r.transactions} (${r.failedTransactions} writes broken by faults, rolled back)`,
     `  faults survived       ${Object.values(r.faults).reduce((a, b) => a + b, 0)}: ${faults}`,
     `  worker exits          ${r.workerExits} (restarted by the supervisor), connector restarts ${r.connectorRestarts}`,
     `  largest lag           ${r.largestLag} records`,
-    `  time to converge      ${r.convergeMs === null ? 'did not converge' : `${(r.convergeMs / 1000).toFixed(1)} s after the last fault`}`,
-    `  differences           ${r.differences} (${r.verify.map((v) => `${v.projection}: ${v.expected} expected, ${v.missing} missing, ${v.unexpected} unexpected, ${v.different} different`).join('; ')})`,
+    `  time to converge      ${converge}`,
+    `  differences           ${r.differences} (${verified})`,
   ].join('\n');
 }

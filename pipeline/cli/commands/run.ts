@@ -12,13 +12,26 @@ import { runWorker } from '../../worker/run-worker.js';
 import type { RowChange } from '../../../schemas/change.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N] [--unready-after-failing S (30)] [--poison-halt-share F (0.5)] [--poison-window N (100)] [--report-applied (over the IPC channel of the process that started it)]';
+const USAGE =
+  'cdc run [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME] [--metrics-port N (9464; 0: any)] [--round-changes N (80000)] [--memory-mib N] [--unready-after-failing S (30)] [--poison-halt-share F (0.5)] [--poison-window N (100)] [--report-applied (over the IPC channel of the process that started it)]';
 
 /** Runs the projector until SIGTERM or SIGINT, then finishes the batch in flight and leaves the group. */
 export async function runCommand(argv: string[], log: Logger): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { group: { type: 'string' }, schema: { type: 'string' }, 'topic-prefix': { type: 'string' }, database: { type: 'string' }, 'metrics-port': { type: 'string' }, 'round-changes': { type: 'string' }, 'memory-mib': { type: 'string' }, 'unready-after-failing': { type: 'string' }, 'poison-halt-share': { type: 'string' }, 'poison-window': { type: 'string' }, 'report-applied': { type: 'boolean' } },
+    {
+      group: { type: 'string' },
+      schema: { type: 'string' },
+      'topic-prefix': { type: 'string' },
+      database: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'round-changes': { type: 'string' },
+      'memory-mib': { type: 'string' },
+      'unready-after-failing': { type: 'string' },
+      'poison-halt-share': { type: 'string' },
+      'poison-window': { type: 'string' },
+      'report-applied': { type: 'boolean' },
+    },
     z.object({
       group: z.string().min(1).default(SHOP.consumerGroup),
       schema: z.string().min(1).default(SHOP.schema),
@@ -40,10 +53,13 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
     USAGE,
   );
   const budget = values['memory-mib'];
-  if (budget !== undefined && getHeapStatistics().heap_size_limit > (heapCapMiB(budget) + 64) * 1024 * 1024) return restartWithHeapCap(heapCapMiB(budget), log);
+  if (budget !== undefined && getHeapStatistics().heap_size_limit > (heapCapMiB(budget) + 64) * 1024 * 1024)
+    return restartWithHeapCap(heapCapMiB(budget), log);
   const send = process.send?.bind(process);
   if (values['report-applied'] === true && send === undefined) {
-    throw new PipelineError('CONFIG_INVALID', '--report-applied needs an IPC channel to report on', { hint: 'start the worker with one (child_process.spawn with "ipc" in stdio), as `cdc bench compare` does, or leave the flag out' });
+    throw new PipelineError('CONFIG_INVALID', '--report-applied needs an IPC channel to report on', {
+      hint: 'start the worker with one (child_process.spawn with "ipc" in stdio), as `cdc bench compare` does, or leave the flag out',
+    });
   }
   limitHeapGrowth(budget !== undefined);
   let crashed: (code: number) => void = () => undefined;
@@ -57,7 +73,9 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       metricsPort: values['metrics-port'],
       ...(values['round-changes'] === undefined ? {} : { maxRoundChanges: values['round-changes'] }),
       ...(budget === undefined ? {} : { memoryBudgetMiB: budget }),
-      ...(values['unready-after-failing'] === undefined ? {} : { unreadyAfterFailingMs: values['unready-after-failing'] * 1000 }),
+      ...(values['unready-after-failing'] === undefined
+        ? {}
+        : { unreadyAfterFailingMs: values['unready-after-failing'] * 1000 }),
       poisonGuard: { share: values['poison-halt-share'], window: values['poison-window'] },
       // A consumer that will not rejoin, or a round that hangs: exit non-zero so the supervisor
       // starts a fresh worker. A tripped poison guard keeps the process (unready, naming the
@@ -67,7 +85,9 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       },
       // Which changes each round applied, and when: a benchmark in another process times
       // end-to-end delays by it without sharing the worker's event loop.
-      ...(values['report-applied'] === true && send !== undefined ? { onApplied: (changes: RowChange[]) => void send(appliedReport(changes)) } : {}),
+      ...(values['report-applied'] === true && send !== undefined
+        ? { onApplied: (changes: RowChange[]) => void send(appliedReport(changes)) }
+        : {}),
     },
     log,
   );
@@ -83,9 +103,18 @@ export async function runCommand(argv: string[], log: Logger): Promise<number> {
       if (process.send !== undefined) process.once('disconnect', () => resolve(0));
     }),
   ]);
-  log.info({ exitCode: code }, code === 0 ? 'stopping: finishing the batch in flight' : 'the consumer cannot go on: exit 1 for the supervisor to restart the worker');
+  log.info(
+    { exitCode: code },
+    code === 0
+      ? 'stopping: finishing the batch in flight'
+      : 'the consumer cannot go on: exit 1 for the supervisor to restart the worker',
+  );
   // A hung round would hold a graceful stop forever: nothing of it is committed, so exit anyway.
-  if (code !== 0) return Promise.race([worker.stop().then(() => code), new Promise<number>((resolve) => setTimeout(() => resolve(code), 10_000).unref())]);
+  if (code !== 0)
+    return Promise.race([
+      worker.stop().then(() => code),
+      new Promise<number>((resolve) => setTimeout(() => resolve(code), 10_000).unref()),
+    ]);
   await worker.stop();
   return code;
 }
@@ -98,7 +127,11 @@ async function restartWithHeapCap(capMiB: number, log: Logger): Promise<number> 
   log.info({ heapMiB: capMiB, event: 'heap_capped' }, 'restarting with a V8 heap cap for the memory budget');
   // The IPC channel closes when this process dies however it dies (SIGKILL included): the worker
   // then stops too instead of running on, orphaned, beside its replacement.
-  const child = spawn(process.execPath, [`--max-old-space-size=${capMiB}`, ...process.execArgv, ...process.argv.slice(1)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(
+    process.execPath,
+    [`--max-old-space-size=${capMiB}`, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
+  );
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   process.on('SIGTERM', forward('SIGTERM'));
   process.on('SIGINT', forward('SIGINT'));

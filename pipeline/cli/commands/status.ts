@@ -8,7 +8,8 @@ import { formatStatus, pipelineStatus } from '../../status/pipeline-status.js';
 import { connectMongo } from '../../store/mongo.js';
 import { parseCommandArgs } from '../args.js';
 
-const USAGE = 'cdc status [--json] [--max-lag-seconds N] [--max-lag-events N] [--max-dead-letters N] [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]';
+const USAGE =
+  'cdc status [--json] [--max-lag-seconds N] [--max-lag-events N] [--max-dead-letters N] [--group ID] [--schema NAME] [--topic-prefix PREFIX] [--database NAME]';
 
 const limit = z.coerce.number().min(0).optional();
 
@@ -41,20 +42,34 @@ export async function statusCommand(argv: string[], log: Logger): Promise<number
   );
   const mongo = await connectMongo(settings.mongoUrl);
   try {
-    const status = await pipelineStatus(createKafka(settings.kafkaBrokers, 'cdc-status', log), mongo.db(values.database), PROJECTIONS, {
-      groupId: values.group,
-      schema: values.schema,
-      topicPrefix: values['topic-prefix'],
-    });
+    const status = await pipelineStatus(
+      createKafka(settings.kafkaBrokers, 'cdc-status', log),
+      mongo.db(values.database),
+      PROJECTIONS,
+      {
+        groupId: values.group,
+        schema: values.schema,
+        topicPrefix: values['topic-prefix'],
+      },
+    );
     const breaches = [
       ...status.warnings,
       ...status.projections.flatMap((p) => [
-      ...(values['max-lag-seconds'] !== undefined && p.lagSeconds > values['max-lag-seconds'] ? [`${p.projection}: lag ${p.lagSeconds.toFixed(1)} s > ${values['max-lag-seconds']} s`] : []),
-      ...(values['max-lag-events'] !== undefined && p.lagEvents > values['max-lag-events'] ? [`${p.projection}: lag ${p.lagEvents} events > ${values['max-lag-events']}`] : []),
-      ...(values['max-dead-letters'] !== undefined && p.deadLettersWaiting > values['max-dead-letters'] ? [`${p.projection}: ${p.deadLettersWaiting} dead letters waiting > ${values['max-dead-letters']}`] : []),
+        ...(values['max-lag-seconds'] !== undefined && p.lagSeconds > values['max-lag-seconds']
+          ? [`${p.projection}: lag ${p.lagSeconds.toFixed(1)} s > ${values['max-lag-seconds']} s`]
+          : []),
+        ...(values['max-lag-events'] !== undefined && p.lagEvents > values['max-lag-events']
+          ? [`${p.projection}: lag ${p.lagEvents} events > ${values['max-lag-events']}`]
+          : []),
+        ...(values['max-dead-letters'] !== undefined && p.deadLettersWaiting > values['max-dead-letters']
+          ? [`${p.projection}: ${p.deadLettersWaiting} dead letters waiting > ${values['max-dead-letters']}`]
+          : []),
       ]),
     ];
-    if (values.json === true) console.log(JSON.stringify({ ...status, breaches }, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? null : v)));
+    if (values.json === true)
+      console.log(
+        JSON.stringify({ ...status, breaches }, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? null : v)),
+      );
     else {
       console.log(formatStatus(status));
       if (breaches.length > 0) console.log(`\nTHRESHOLDS EXCEEDED\n${breaches.map((b) => `  ${b}`).join('\n')}`);

@@ -1,7 +1,15 @@
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logContains, startDetached, waitUntil } from '../processes.js';
-import { jarVersion, logFile, pidFile, renderTemplate, stackPath, type Component, type StackContext } from '../component.js';
+import {
+  jarVersion,
+  logFile,
+  pidFile,
+  renderTemplate,
+  stackPath,
+  type Component,
+  type StackContext,
+} from '../component.js';
 import { classpath, ensureJavaAndJars, JAVA, log4jConfig } from './java.js';
 
 function pluginPath(ctx: StackContext): string {
@@ -39,7 +47,16 @@ export const connect: Component = {
     };
     const pid = startDetached({
       command: JAVA,
-      args: ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', log4jConfig('connect'), '-cp', classpath(ctx, 'kafka'), 'org.apache.kafka.connect.cli.ConnectDistributed', props],
+      args: [
+        '-Xms256m',
+        '-Xmx768m',
+        '-XX:+UseG1GC',
+        log4jConfig('connect'),
+        '-cp',
+        classpath(ctx, 'kafka'),
+        'org.apache.kafka.connect.cli.ConnectDistributed',
+        props,
+      ],
       pidFile: pidFile(ctx, 'connect'),
       logFile: log,
       env,
@@ -64,7 +81,9 @@ export const connect: Component = {
         return [];
       }
     })();
-    const dbz = plugins.map((f) => f.match(/^debezium-connector-postgres-(.+)\.jar$/)?.[1]).find((v) => v !== undefined);
+    const dbz = plugins
+      .map((f) => f.match(/^debezium-connector-postgres-(.+)\.jar$/)?.[1])
+      .find((v) => v !== undefined);
     return `connect ${jarVersion(stackPath(ctx, 'lib', 'kafka'), 'connect-runtime')}, debezium ${dbz ?? 'not installed'}`;
   },
 };
@@ -81,7 +100,9 @@ function connectSecrets(ctx: StackContext): string {
   const dir = stackPath(ctx, 'secrets', 'connect');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'debezium.properties');
-  writeFileSync(file, `user=${ctx.settings.pg.debeziumUser}\npassword=${ctx.settings.pg.debeziumPassword}\n`, { mode: 0o600 });
+  writeFileSync(file, `user=${ctx.settings.pg.debeziumUser}\npassword=${ctx.settings.pg.debeziumPassword}\n`, {
+    mode: 0o600,
+  });
   chmodSync(file, 0o600);
   return dir;
 }

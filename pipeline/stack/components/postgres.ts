@@ -1,5 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -58,12 +69,26 @@ export const postgres: Component = {
     chownSync(pwfile, uid, gid);
     const out = spawnSync(
       `${PG_BIN}/initdb`,
-      ['-D', data, '-U', ctx.settings.pg.superuser, `--pwfile=${pwfile}`, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'],
+      [
+        '-D',
+        data,
+        '-U',
+        ctx.settings.pg.superuser,
+        `--pwfile=${pwfile}`,
+        '--auth-local=peer',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C.UTF-8',
+      ],
       { uid, gid, encoding: 'utf8' },
     );
     rmSync(pwdir, { recursive: true, force: true });
     if (out.status !== 0) {
-      throw new PipelineError('INSTALL_FAILED', 'initdb failed', { cause: out.stderr || out.error?.message, hint: `remove ${data} and retry` });
+      throw new PipelineError('INSTALL_FAILED', 'initdb failed', {
+        cause: out.stderr || out.error?.message,
+        hint: `remove ${data} and retry`,
+      });
     }
   },
 
@@ -133,7 +158,10 @@ async function orphansGone(data: string, ctx: StackContext): Promise<void> {
       .map(Number)
       .filter((pid) => {
         try {
-          return readlinkSync(`/proc/${pid}/cwd`) === data && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres');
+          return (
+            readlinkSync(`/proc/${pid}/cwd`) === data &&
+            readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('postgres')
+          );
         } catch {
           return false;
         }
@@ -145,7 +173,10 @@ async function orphansGone(data: string, ctx: StackContext): Promise<void> {
     left = orphans();
   }
   if (left.length === 0) return;
-  ctx.log.warn({ pids: left, event: 'postgres_orphans_killed' }, 'backends of a postmaster that died were still running; killing them before the restart');
+  ctx.log.warn(
+    { pids: left, event: 'postgres_orphans_killed' },
+    'backends of a postmaster that died were still running; killing them before the restart',
+  );
   for (const pid of left) {
     try {
       process.kill(pid, 'SIGKILL');
