@@ -117,10 +117,18 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     guard: new PoisonGuard(opts.poisonGuard ?? DEFAULT_POISON_GUARD),
     halted: undefined,
   };
+  // A consumer that crashed has no group to pause any more (kafkajs throws): nothing to stop then.
+  const pauseAll = (): void => {
+    try {
+      opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
+    } catch (err) {
+      opts.log.debug({ err: String(err) }, 'consumer not running; nothing to pause');
+    }
+  };
   const halt = (h: Halt): void => {
     if (state.halted !== undefined) return;
     state.halted = h;
-    opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
+    pauseAll();
     m.halted.set(1);
     opts.log.error(
       { event: 'consumer_halted', ...h },
@@ -217,7 +225,7 @@ export async function runConsumer(opts: ConsumeOptions): Promise<RunningConsumer
     async drain() {
       clearInterval(watchdog);
       state.draining = true;
-      opts.consumer.pause(opts.topics.map((topic) => ({ topic })));
+      pauseAll();
       await commits.settled();
     },
     halted: () => state.halted,
