@@ -18,7 +18,7 @@ import { superuserClient } from '../../postgres/clients.js';
 import { PipelineError } from '../../errors.js';
 import { bootstrapDatabase } from '../../postgres/bootstrap.js';
 import { ensureDebianPackages } from '../install.js';
-import { startDetached, waitUntil } from '../processes.js';
+import { isAlive, startDetached, waitUntil } from '../processes.js';
 import { logFile, pidFile, stackPath, type Component, type StackContext } from '../component.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -110,6 +110,7 @@ export const postgres: Component = {
       // keeps the defaults so the measured figures are honest.
     ];
     await orphansGone(dataDir(ctx), ctx);
+    await deadPostmasterGone(dataDir(ctx), sockets, ctx);
     const pid = startDetached({
       command: `${PG_BIN}/postgres`,
       args: ['-D', dataDir(ctx), ...settings.flatMap((s) => ['-c', s])],
@@ -185,4 +186,23 @@ async function orphansGone(data: string, ctx: StackContext): Promise<void> {
     }
   }
   while (orphans().length > 0) await sleep(100);
+}
+
+/**
+ * A postmaster killed with -9 leaves postmaster.pid and its socket's lock file behind. Postgres
+ * ignores them once that pid is gone, but not while it is a zombie its new parent has not reaped
+ * yet (seen in CI right after a kill -9): it refuses to start, "lock file already exists". Wait for
+ * the zombie to be reaped; if it never is, remove the two lock files, which nothing alive owns.
+ */
+async function deadPostmasterGone(data: string, sockets: string, ctx: StackContext): Promise<void> {
+  const lock = join(data, 'postmaster.pid');
+  if (!existsSync(lock)) return;
+  const pid = Number.parseInt(readFileSync(lock, 'utf8').split('\n')[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) return;
+  const deadline = Date.now() + 30_000;
+  while (existsSync(`/proc/${pid}`) && Date.now() < deadline) await sleep(200);
+  if (!existsSync(`/proc/${pid}`)) return;
+  ctx.log.warn({ pid, event: 'postgres_stale_locks_removed' }, 'the killed postmaster was never reaped; its lock files removed');
+  rmSync(lock, { force: true });
+  for (const f of readdirSync(sockets)) if (/^\.s\.PGSQL\.\d+\.lock$/.test(f)) rmSync(join(sockets, f), { force: true });
 }
