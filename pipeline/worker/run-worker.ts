@@ -117,7 +117,11 @@ export const DEFAULT_UNREADY_AFTER_FAILING_MS = 30_000;
  */
 export function projectorInputs(sources: string[], target: { topicPrefix: string; schema: string; tables?: string[] }): { tables: Record<string, TableSpec>; topics: string[]; retryTopics: string[] } {
   const inputs = sources.filter((t) => target.tables === undefined || target.tables.includes(t));
-  const tables = Object.fromEntries(inputs.flatMap((t) => { const spec = ownValue<TableSpec>(SHOP_TABLES, t); return spec === undefined ? [] : [[t, spec]]; }));
+  const tables: Record<string, TableSpec> = {};
+  for (const t of inputs) {
+    const spec = ownValue<TableSpec>(SHOP_TABLES, t);
+    if (spec !== undefined) tables[t] = spec;
+  }
   const aggregates = new Set(inputs.flatMap((t) => ownValue(EVENT_TYPES, t)?.aggregateType ?? []));
   const rowTopics = Object.keys(tables).map((t) => cdcTopic(target.topicPrefix, target.schema, t));
   // Row topics are compacted: their replayed dead letters come back through a retry topic (retryTopic).
